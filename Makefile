@@ -1,0 +1,30 @@
+# Two commands for a newcomer: `make run` (the main job) and `make test` (what CI runs).
+# Both create the virtual environment in .venv when it is missing or out of date.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+CLIP ?= ../shared/data/video/city_tiny.mp4
+TRIALS ?= 8
+
+.PHONY: run test lint venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# The engine's search on a sample clip (the studio takes over this target once it exists).
+run: venv
+	$(PY) -m engine search $(CLIP) --task sr_x2 --trials $(TRIALS) --steps 300 --out runs/demo
+
+lint: venv
+	$(PY) -m ruff check .
+
+test: venv lint
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf runs .cache .pytest_cache

@@ -1,0 +1,204 @@
+"""Command line: `python -m engine search CLIP ...` and `python -m engine probe CLIP`.
+
+Renders the engine's progress events as a progress bar with ETA; every bad input exits
+non-zero with one line that says what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.config import (
+    COST_OBJECTIVES,
+    QUALITY_OBJECTIVES,
+    ConfigError,
+    Constraints,
+    SearchConfig,
+    TrainBudget,
+    format_count,
+    parse_count,
+)
+from engine.data.enhancement import TASKS
+from engine.data.video_io import ClipError, probe
+from engine.events import (
+    BaselineFinished,
+    Event,
+    SearchFinished,
+    SearchStarted,
+    TrainingProgress,
+    TrialFinished,
+)
+from engine.registry import UnknownNameError
+from engine.search.strategies import STRATEGIES
+
+DEFAULTS = SearchConfig(clip="")
+# A lone CLI search owns the machine: use up to 2 threads (web workers run 1 thread each).
+CLI_THREADS = min(2, os.cpu_count() or 1)
+
+
+class ProgressBar:
+    """A ProgressSink that draws a tqdm bar over counted trials."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.best: float | None = None
+
+    def emit(self, event: Event) -> None:
+        from tqdm import tqdm
+
+        if isinstance(event, SearchStarted):
+            low, high = event.macs_range
+            tqdm.write(f"study {event.study_name}: {event.n_trials} trials "
+                       f"({event.already_finished} already done); space spans "
+                       f"{format_count(low)}-{format_count(high)} MACs; "
+                       f"train frames {event.train_frames}, eval frames {event.eval_frames}")
+            self.bar = tqdm(total=event.n_trials, initial=event.already_finished,
+                            unit="trial", dynamic_ncols=True)
+        elif isinstance(event, BaselineFinished):
+            b = event.baseline
+            tqdm.write(f"baseline {b['name']:>8}: {b['psnr']:.2f} dB, "
+                       f"{format_count(b['macs'])} MACs")
+        elif isinstance(event, TrainingProgress) and self.bar is not None:
+            self.bar.set_postfix_str(self._postfix(f"#{event.number} step "
+                                                   f"{event.step}/{event.steps}"), refresh=False)
+        elif isinstance(event, TrialFinished) and self.bar is not None:
+            t = event.trial
+            if t["state"] == "complete":
+                self.best = max(self.best or t["psnr"], t["psnr"])
+                star = " *front*" if event.on_front else ""
+                tqdm.write(f"trial #{t['number']:>3} {t['arch']}: {t['psnr']:.2f} dB, "
+                           f"{format_count(t['macs'])} MACs, {t['latency_ms']:.0f} ms{star}")
+            else:
+                tqdm.write(f"trial #{t['number']:>3} {t['state']}: {t.get('reason', '')}")
+            self.bar.update(1)
+            self.bar.set_postfix_str(self._postfix(""))
+        elif isinstance(event, SearchFinished) and self.bar is not None:
+            self.bar.close()
+
+    def _postfix(self, current: str) -> str:
+        best = f"best {self.best:.2f} dB" if self.best is not None else ""
+        return ", ".join(p for p in (best, current) if p)
+
+
+def _count(text: str) -> int:
+    try:
+        return parse_count(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine",
+                                     description="Pixel AutoML: search tiny enhancement nets.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    search = commands.add_parser("search", help="run a multi-objective architecture search")
+    search.add_argument("clip", help="a video file or a folder of PNG frames")
+    search.add_argument("--task", default=DEFAULTS.task, help=f"one of {', '.join(TASKS)}")
+    search.add_argument("--trials", type=int, default=DEFAULTS.n_trials,
+                        help="trained candidates to evaluate")
+    search.add_argument("--strategy", default=DEFAULTS.strategy,
+                        help=f"one of {', '.join(STRATEGIES)}")
+    search.add_argument("--steps", type=int, default=DEFAULTS.budget.steps,
+                        help="optimizer steps per trial (the proxy budget)")
+    search.add_argument("--batch-size", type=int, default=DEFAULTS.budget.batch_size)
+    search.add_argument("--patch-size", type=int, default=DEFAULTS.budget.patch_size)
+    search.add_argument("--threads", type=int, default=CLI_THREADS,
+                        help="torch threads for training (also given to the baselines)")
+    search.add_argument("--max-macs", type=_count, help="per output frame, e.g. 5G")
+    search.add_argument("--max-params", type=_count, help="e.g. 50K")
+    search.add_argument("--max-latency-ms", type=float, help="per output frame, 1 thread")
+    search.add_argument("--objective", default=",".join(DEFAULTS.objectives),
+                        help=f"quality,cost: quality in {'/'.join(QUALITY_OBJECTIVES)}, "
+                             f"cost in {'/'.join(COST_OBJECTIVES)}")
+    search.add_argument("--resolution", default="1280x720",
+                        help="output WIDTHxHEIGHT at which costs are stated")
+    search.add_argument("--frames", type=int, default=DEFAULTS.n_frames,
+                        help="frames sampled over the clip")
+    search.add_argument("--skip-duplicates", action="store_true",
+                        help="skip near-duplicate frames when sampling")
+    search.add_argument("--sigma", type=float, default=DEFAULTS.noise_sigma,
+                        help="denoise: noise sigma (0-255 scale)")
+    search.add_argument("--jpeg-quality", type=int, default=DEFAULTS.jpeg_quality,
+                        help="deblock: JPEG quality")
+    search.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    search.add_argument("--storage", help="Optuna RDB URL, e.g. sqlite:///runs/study.db")
+    search.add_argument("--study-name")
+    search.add_argument("--resume", action="store_true", help="continue a stored study")
+    search.add_argument("--out", help="output folder (default runs/<clip>-<task>-<utc time>)")
+    probe_cmd = commands.add_parser("probe", help="print what the loader sees in a clip")
+    probe_cmd.add_argument("clip")
+    return parser
+
+
+def _resolution(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"cannot read resolution {text!r}: write WIDTHxHEIGHT, "
+                          "e.g. 1280x720") from None
+    return width, height
+
+
+def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    objectives = tuple(part.strip() for part in args.objective.split(","))
+    out = args.out or str(Path("runs") / "{}-{}-{}".format(
+        Path(args.clip).stem, args.task, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")))
+    return SearchConfig(
+        clip=args.clip, task=args.task, n_trials=args.trials, strategy=args.strategy,
+        objectives=objectives,  # type: ignore[arg-type]  # validated by SearchConfig
+        budget=TrainBudget(steps=args.steps, batch_size=args.batch_size,
+                           patch_size=args.patch_size, threads=args.threads),
+        constraints=Constraints(args.max_macs, args.max_params, args.max_latency_ms),
+        resolution=_resolution(args.resolution), seed=args.seed, n_frames=args.frames,
+        skip_near_duplicates=args.skip_duplicates, noise_sigma=args.sigma,
+        jpeg_quality=args.jpeg_quality, storage=args.storage, study_name=args.study_name,
+        resume=args.resume, out_dir=out,
+    )
+
+
+def summary(report: dict) -> str:
+    lines = [f"report: {report['config']['out_dir']}/report.json (+ pareto.png)",
+             f"hypervolume {report['hypervolume']:.3f}; "
+             f"{report['timing']['trials_per_hour']:.0f} trials/hour", "Pareto front:"]
+    for t in report["pareto_front"]:
+        lines.append(f"  #{t['number']:>3} {t['psnr']:6.2f} dB  {format_count(t['macs']):>7} MACs"
+                     f"  {format_count(t['params']):>6} params  {t['latency_ms']:6.0f} ms  "
+                     f"{t['arch']}")
+    for b in report["baselines"]:
+        lines.append(f"  {b['name']:>8} {b['psnr']:6.2f} dB  {format_count(b['macs']):>7} MACs")
+    for row in report["baseline_dominance"]:
+        verdict = (f"dominated by #{row['dominated_by']} (best margin "
+                   f"{row['best_margin_db']:+.2f} dB)" if row["dominated"] else "NOT dominated")
+        lines.append(f"  {row['baseline']}: {verdict}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "probe":
+            print(json.dumps(probe(args.clip).to_dict(), indent=2))
+            return 0
+        from engine.search.search import SearchError, run_search
+        from engine.search.study import StudyError
+
+        config = config_from_args(args)
+        try:
+            report = run_search(config, ProgressBar())
+        except (SearchError, StudyError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(summary(report))
+        return 0
+    except (ConfigError, ClipError, UnknownNameError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: with --storage, rerun with --resume to continue", file=sys.stderr)
+        return 130

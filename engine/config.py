@@ -1,0 +1,146 @@
+"""Typed search configuration: the one home of the engine's defaults.
+
+Frozen dataclasses with `to_dict` / `from_dict`, so a config travels as JSON into a report,
+an Optuna study's user attributes and a Celery task, and comes back identical.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+# One output frame at this size is the unit of cost (the SR literature's convention).
+DEFAULT_RESOLUTION: tuple[int, int] = (1280, 720)
+
+QUALITY_OBJECTIVES = ("psnr", "ssim")
+COST_OBJECTIVES = ("macs", "params", "latency")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class TrainBudget:
+    """Proxy training budget of one trial, counted in optimizer steps, never in seconds:
+    on a shared machine a seconds budget ranks models by the neighbours' CPU use."""
+
+    steps: int = 600
+    batch_size: int = 16
+    patch_size: int = 32  # input (low-quality) patch side; targets are patch_size * scale
+    learning_rate: float = 2e-3
+    threads: int = 1  # torch threads; under load 2 threads can run 7-30x slower than 1
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "patch_size", "threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not (0 < self.learning_rate < 1):
+            raise ConfigError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Hard limits; a genome that breaks one is rejected before any training."""
+
+    max_macs: int | None = None  # one output frame at the search's resolution
+    max_params: int | None = None
+    max_latency_ms: float | None = None  # one output frame, 1 thread, median
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{f.name} must be positive, got {value}")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    clip: str
+    task: str = "sr_x2"
+    n_trials: int = 24
+    strategy: str = "nsga2"
+    objectives: tuple[str, str] = ("psnr", "macs")
+    budget: TrainBudget = field(default_factory=TrainBudget)
+    constraints: Constraints = field(default_factory=Constraints)
+    resolution: tuple[int, int] = DEFAULT_RESOLUTION  # output (width, height) for costs
+    seed: int = 0
+    n_frames: int = 16  # frames sampled over the clip
+    eval_fraction: float = 0.2  # a contiguous tail of the sampled frames is held out
+    skip_near_duplicates: bool = False
+    noise_sigma: float = 25.0  # denoise: Gaussian sigma on the 0-255 scale
+    jpeg_quality: int = 20  # deblock: JPEG quality of the degraded input
+    storage: str | None = None  # Optuna RDB URL; None keeps the study in memory
+    study_name: str | None = None
+    resume: bool = False
+    out_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_trials < 1:
+            raise ConfigError(f"n_trials must be at least 1, got {self.n_trials}")
+        if len(self.objectives) != 2:
+            raise ConfigError(
+                f"objectives must be two names, quality then cost, got {self.objectives}"
+            )
+        quality, cost = self.objectives
+        if quality not in QUALITY_OBJECTIVES or cost not in COST_OBJECTIVES:
+            raise ConfigError(
+                f"unknown objectives {quality},{cost}: the first must be one of "
+                f"{', '.join(QUALITY_OBJECTIVES)}, the second one of {', '.join(COST_OBJECTIVES)}"
+            )
+        if self.n_frames < 2:
+            raise ConfigError("n_frames must be at least 2 (one to train on, one to evaluate)")
+        if not (0 < self.eval_fraction < 1):
+            raise ConfigError(f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        width, height = self.resolution
+        if width < 16 or height < 16:
+            raise ConfigError(f"resolution must be at least 16x16, got {width}x{height}")
+        if not (1 <= self.jpeg_quality <= 100):
+            raise ConfigError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+        if self.noise_sigma <= 0:
+            raise ConfigError(f"noise_sigma must be positive, got {self.noise_sigma}")
+
+    def with_changes(self, **changes: Any) -> SearchConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        data = dict(data)
+        data["budget"] = TrainBudget(**data.get("budget", {}))
+        data["constraints"] = Constraints(**data.get("constraints", {}))
+        if "objectives" in data:
+            data["objectives"] = tuple(data["objectives"])
+        if "resolution" in data:
+            data["resolution"] = tuple(data["resolution"])
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
+        return cls(**data)
+
+
+_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def parse_count(text: str) -> int:
+    """'5G' -> 5_000_000_000, '50K' -> 50_000, '1.5M' -> 1_500_000 (decimal suffixes)."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)\s*", str(text))
+    if not match:
+        raise ConfigError(f"cannot read {text!r} as a count: write e.g. 5G, 50K, 1.5M or 2000")
+    value = float(match.group(1)) * _SUFFIXES[match.group(2).upper()]
+    if value <= 0 or not math.isfinite(value):
+        raise ConfigError(f"{text!r} must be a positive count")
+    return int(round(value))
+
+
+def format_count(value: float) -> str:
+    """2_600_000_000 -> '2.60G' for messages and tables."""
+    for suffix, unit in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(value) >= unit:
+            return f"{value / unit:.2f}{suffix}"
+    return f"{value:.0f}"

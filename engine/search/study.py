@@ -1,0 +1,77 @@
+"""Opening the Optuna study of a search: in memory, or in an RDB storage that survives a
+crash and is shared by several workers (with heartbeats, so a killed worker's trial does not
+stay RUNNING forever)."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.storages import RDBStorage
+
+from engine.config import SearchConfig
+from engine.search.strategies import make_sampler
+
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 40
+
+# Settings that change what a trial's numbers mean: a resumed study must match them.
+_FINGERPRINT_KEYS = ("task", "objectives", "budget", "constraints", "resolution", "seed",
+                     "n_frames", "eval_fraction", "skip_near_duplicates", "noise_sigma",
+                     "jpeg_quality")
+
+
+class StudyError(RuntimeError):
+    """A study that cannot be opened or resumed; the message says what to do."""
+
+
+def default_study_name(config: SearchConfig, clip_key: str) -> str:
+    return f"{config.task}-{config.strategy}-{clip_key[:12]}-seed{config.seed}"
+
+
+def fingerprint(config: SearchConfig) -> dict:
+    data = config.to_dict()
+    return {key: data[key] for key in _FINGERPRINT_KEYS}
+
+
+def make_storage(url: str | None) -> optuna.storages.BaseStorage | None:
+    if url is None:
+        return None
+    try:
+        return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+    except Exception as error:  # SQLAlchemy raises many types; all mean "cannot open"
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise StudyError(
+            f"cannot open storage {url!r} ({reason}): pass a SQLAlchemy URL such as "
+            "sqlite:///runs/study.db or postgresql://user@host/db"
+        ) from None
+
+
+def open_study(config: SearchConfig, clip_key: str) -> optuna.Study:
+    """Create the study, or with `config.resume` load it and check it is the same search."""
+    storage = make_storage(config.storage)
+    name = config.study_name or default_study_name(config, clip_key)
+    sampler = make_sampler(config.strategy, config.seed, config.n_trials)
+    directions = ["maximize", "minimize"]
+    if storage is not None and not config.resume:
+        existing = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+        if name in existing:
+            raise StudyError(
+                f"study {name!r} already exists in {config.storage}: pass --resume to continue "
+                "it, or --study-name to start a new one"
+            )
+    study = optuna.create_study(storage=storage, sampler=sampler, study_name=name,
+                                directions=directions, load_if_exists=config.resume)
+    saved = study.user_attrs.get("fingerprint")
+    current = fingerprint(config)
+    if saved is None:
+        study.set_user_attr("fingerprint", current)
+        study.set_user_attr("config", config.to_dict())
+    elif saved != current:
+        changed = sorted(k for k in current if saved.get(k) != current.get(k))
+        raise StudyError(
+            f"study {name!r} was run with different settings ({', '.join(changed)}): resume "
+            "it with its original settings, or start a new study with --study-name"
+        )
+    if storage is not None:
+        # A worker killed mid-trial leaves it RUNNING; its heartbeat stops, so fail it now.
+        optuna.storages.fail_stale_trials(study)
+    return study
