@@ -4,6 +4,8 @@ stay RUNNING forever)."""
 
 from __future__ import annotations
 
+import json
+
 import optuna
 from optuna.storages import RDBStorage
 
@@ -28,8 +30,9 @@ def default_study_name(config: SearchConfig, clip_key: str) -> str:
 
 
 def fingerprint(config: SearchConfig) -> dict:
+    """The settings as they read back from storage (JSON turns tuples into lists)."""
     data = config.to_dict()
-    return {key: data[key] for key in _FINGERPRINT_KEYS}
+    return json.loads(json.dumps({key: data[key] for key in _FINGERPRINT_KEYS}))
 
 
 def make_storage(url: str | None) -> optuna.storages.BaseStorage | None:
