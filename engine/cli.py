@@ -74,9 +74,13 @@ class ProgressBar:
                 star = " *front*" if event.on_front else ""
                 tqdm.write(f"trial #{t['number']:>3} {t['arch']}: {t['psnr']:.2f} dB, "
                            f"{format_count(t['macs'])} MACs, {t['latency_ms']:.0f} ms{star}")
+            elif t["state"] == "duplicate":
+                tqdm.write(f"trial #{t['number']:>3} {t['arch']}: duplicate of "
+                           f"#{t['duplicate_of']}, result reused")
             else:
                 tqdm.write(f"trial #{t['number']:>3} {t['state']}: {t.get('reason', '')}")
-            self.bar.update(1)
+            if event.counted:
+                self.bar.update(1)
             self.bar.set_postfix_str(self._postfix(""))
         elif isinstance(event, SearchFinished) and self.bar is not None:
             self.bar.close()

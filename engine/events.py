@@ -61,9 +61,10 @@ class TrainingProgress(Event):
 class TrialFinished(Event):
     kind: str = field(init=False, default="trial_finished")
     trial: dict[str, Any]
-    finished: int
+    finished: int  # counted trials (trained or failed) so far
     n_trials: int
     on_front: bool
+    counted: bool = True  # False for rejected and duplicate genomes (no training spent)
 
 
 @dataclass(frozen=True)

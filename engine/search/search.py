@@ -34,8 +34,7 @@ from engine.events import (
 )
 from engine.nets.builder import build_network
 from engine.nets.search_space import sample_genome
-from engine.search.pareto import non_dominated
-from engine.search.report import build_report, trial_record, write_report
+from engine.search.report import build_report, front_of, trial_record, write_report
 from engine.search.space_bounds import SpaceBounds, space_bounds
 from engine.search.strategies import make_sampler
 from engine.search.study import open_study
@@ -253,13 +252,12 @@ def run_search(
 
     def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
         finished = counted_trials(study)
-        if frozen.user_attrs.get("counted"):
-            records = [trial_record(t) for t in study.get_trials(deepcopy=False)]
-            scored = [r for r in records if r["state"] == "complete"]
-            front = non_dominated([(r["psnr"], r["macs"]) for r in scored])
-            on_front = any(scored[i]["number"] == frozen.number for i in front)
-            sink.emit(TrialFinished(trial=trial_record(frozen), finished=finished,
-                                    n_trials=config.n_trials, on_front=on_front))
+        record = trial_record(frozen)
+        front = front_of([trial_record(t) for t in study.get_trials(deepcopy=False)],
+                         config.objectives[1])
+        sink.emit(TrialFinished(trial=record, finished=finished, n_trials=config.n_trials,
+                                on_front=any(t["number"] == frozen.number for t in front),
+                                counted=bool(frozen.user_attrs.get("counted"))))
         if finished >= config.n_trials:
             study.stop()
 

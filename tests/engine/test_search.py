@@ -103,7 +103,7 @@ def test_events_tell_the_story(smoke: tuple[dict, Path, ListSink]) -> None:
     kinds = [e.kind for e in sink.events]
     assert kinds[0] == "search_started" and kinds[-1] == "search_finished"
     assert kinds.count("baseline_finished") == 3
-    finished = sink.of_kind("trial_finished")
+    finished = [e for e in sink.of_kind("trial_finished") if e.counted]
     assert [e.finished for e in finished] == [1, 2, 3, 4]
     assert sink.of_kind("training_progress")[-1].step == 40
     assert json.dumps([e.to_dict() for e in sink.events])  # plain JSON all the way
@@ -183,3 +183,34 @@ def test_resume_a_stored_study(tiny_clip: Path, tmp_path: Path) -> None:
     assert sink.of_kind("baseline_finished") == []  # reused from the study, not retrained
     with pytest.raises(StudyError, match="different settings"):
         run_search(replace(config, resume=True, budget=SMALL), cache_root=tmp_path)
+
+
+def test_identical_genomes_reuse_the_earlier_result(tiny_clip: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import optuna
+
+    from engine.events import NullSink
+    from engine.nets.genome import Genome
+    from engine.search.search import Objective, prepare
+
+    calls = {"n": 0}
+    real_train = search_module.train
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(search_module, "train", counting)
+    data = prepare(small_config(tiny_clip, None, budget=replace(SMALL, steps=5)), tmp_path)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    a = Genome(8, 1, ("conv", "dwsep", "conv", "conv", "conv", "conv"), (3,) * 6)
+    b = Genome(8, 1, ("conv", "repconv", "residual", "conv", "dwsep", "conv"), (3, 5, 5, 3, 3, 3))
+    study.enqueue_trial(a.to_params())
+    study.enqueue_trial(b.to_params())  # differs only in unexpressed slots: same network
+    study.optimize(Objective(data, 20.0, NullSink()), n_trials=2)
+    first, second = study.trials
+    assert calls["n"] == 1
+    assert second.user_attrs["outcome"] == "duplicate"
+    assert second.user_attrs["duplicate_of"] == first.number
+    assert second.values == first.values
+    assert not second.user_attrs.get("counted")
