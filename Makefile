@@ -3,8 +3,8 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-CLIP ?= ../shared/data/video/city_tiny.mp4
-TRIALS ?= 8
+CLIP ?= ../shared/data/video/city.mp4
+TRIALS ?= 10
 
 .PHONY: run test lint venv clean
 
@@ -18,7 +18,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 # The engine's search on a sample clip (the studio takes over this target once it exists).
 run: venv
-	$(PY) -m engine search $(CLIP) --task sr_x2 --trials $(TRIALS) --steps 300 --out runs/demo
+	$(PY) -m engine search $(CLIP) --task sr_x2 --trials $(TRIALS) --out runs/demo
 
 lint: venv
 	$(PY) -m ruff check .

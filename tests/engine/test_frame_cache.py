@@ -21,7 +21,6 @@ DATA = REPO.parent / "shared" / "data"
 TINY = DATA / "video" / "city_tiny.mp4"
 CITY_PNG = DATA / "video" / "vid4" / "city"
 
-pytestmark = pytest.mark.skipif(not TINY.exists(), reason="shared test data not available")
 
 _CHILD = """
 import json, sys

@@ -24,7 +24,6 @@ TINY = DATA / "video" / "city_tiny.mp4"
 CITY = DATA / "video" / "city.mp4"
 CITY_PNG = DATA / "video" / "vid4" / "city"
 
-pytestmark = pytest.mark.skipif(not TINY.exists(), reason="shared test data not available")
 
 
 def _png_rgb(path: Path) -> np.ndarray:
