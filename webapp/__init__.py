@@ -1,2 +1,5 @@
-"""The Django studio. Until the studio issue lands this is a thin placeholder: the engine
-(`python -m engine`) is the product today."""
+"""The Django studio project: settings, urls, asgi (Channels) and the Celery app."""
+
+from webapp.celery import app as celery_app
+
+__all__ = ("celery_app",)

@@ -1,10 +1,8 @@
-from django.http import HttpRequest, HttpResponse
-from django.urls import path
+from django.contrib import admin
+from django.urls import include, path
 
-
-def placeholder(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("Pixel AutoML Studio: the web studio is not built yet; "
-                        "run `python -m engine search CLIP` meanwhile.", content_type="text/plain")
-
-
-urlpatterns = [path("", placeholder)]
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("webapp.studio.urls")),
+]

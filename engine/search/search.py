@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,7 +177,6 @@ class Objective:
             return self.values(earlier.user_attrs["result"])
 
         self.sink.emit(TrialStarted(number=trial.number, genome=genome.to_dict(), macs=macs))
-        trial.set_user_attr("counted", True)
         sampler = PatchSampler(task, self.data.train_pairs, config.budget.patch_size,
                                config.budget.batch_size, config.seed)
         steps = config.budget.steps
@@ -189,6 +189,7 @@ class Objective:
             stats = train(net, sampler, config.budget, config.seed, progress,
                           progress_every=max(1, steps // 10))
         except TrainingDiverged as error:
+            trial.set_user_attr("counted", True)
             trial.set_user_attr("outcome", "failed")
             trial.set_user_attr("reason", str(error))
             raise
@@ -198,8 +199,9 @@ class Objective:
             "steps": stats.steps, "train_seconds": stats.train_seconds,
             "final_loss": stats.final_loss, "per_frame_psnr": quality.per_frame_psnr,
         }
-        trial.set_user_attr("outcome", "trained")
         trial.set_user_attr("result", result)
+        trial.set_user_attr("outcome", "trained")
+        trial.set_user_attr("counted", True)  # set last: a killed worker's trial never counts
         return self.values(result)
 
     @staticmethod
@@ -211,7 +213,9 @@ class Objective:
 
 
 def counted_trials(study: optuna.Study) -> int:
-    """Trials that consumed a training budget: trained or failed (not rejected/duplicate)."""
+    """Trials that finished a training budget: trained, or failed by a diverging loss. Not
+    rejected or duplicate genomes, and not a trial whose worker died (Optuna fails it as
+    stale, and its genome is proposed again)."""
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
     return sum(1 for t in study.get_trials(deepcopy=False, states=done)
                if t.user_attrs.get("counted"))
@@ -233,21 +237,37 @@ def ensure_baselines(study: optuna.Study, data: SearchData, sink: ProgressSink) 
     return baselines
 
 
-def run_search(
+def start_search(
     config: SearchConfig, sink: ProgressSink | None = None, cache_root: Path | None = None,
-) -> dict:
-    """Run (or resume) the search and return its report; writes it when `config.out_dir`."""
+) -> tuple[SearchData, optuna.Study, list[dict]]:
+    """Everything before the first trial: load and degrade frames, open (or create) the
+    study, train the baselines once. A launcher calls this before fanning out workers, so
+    workers that share the study find the baselines ready."""
     sink = sink or NullSink()
-    started = time.time()
     data = prepare(config, cache_root)
     study = open_study(config, data.frames.key)
-    already = counted_trials(study)
     sink.emit(SearchStarted(
-        study_name=study.study_name, n_trials=config.n_trials, already_finished=already,
-        train_frames=data.train_frames, eval_frames=data.eval_frames,
-        macs_range=(data.bounds.min_macs, data.bounds.max_macs),
+        study_name=study.study_name, n_trials=config.n_trials,
+        already_finished=counted_trials(study), train_frames=data.train_frames,
+        eval_frames=data.eval_frames, macs_range=(data.bounds.min_macs, data.bounds.max_macs),
     ))
-    baselines = ensure_baselines(study, data, sink)
+    return data, study, ensure_baselines(study, data, sink)
+
+
+def run_search(
+    config: SearchConfig, sink: ProgressSink | None = None, cache_root: Path | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict:
+    """Run (or resume) the search and return its report; writes it when `config.out_dir`.
+
+    Several processes may run this on one RDB storage with `resume=True`: they share the
+    study and stop together once `n_trials` trials are counted. `should_stop` is asked after
+    every trial (cancellation: the search stops within one trial).
+    """
+    sink = sink or NullSink()
+    started = time.time()
+    data, study, baselines = start_search(config, sink, cache_root)
+    already = counted_trials(study)
     objective = Objective(data, baselines[0]["psnr"], sink)
 
     def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
@@ -258,11 +278,11 @@ def run_search(
         sink.emit(TrialFinished(trial=record, finished=finished, n_trials=config.n_trials,
                                 on_front=any(t["number"] == frozen.number for t in front),
                                 counted=bool(frozen.user_attrs.get("counted"))))
-        if finished >= config.n_trials:
+        if finished >= config.n_trials or (should_stop is not None and should_stop()):
             study.stop()
 
     remaining = config.n_trials - already
-    if remaining > 0:
+    if remaining > 0 and not (should_stop is not None and should_stop()):
         # Rejected and duplicate genomes are cheap but must not loop forever.
         study.optimize(objective, n_trials=20 * remaining + 50, callbacks=[after_trial],
                        catch=(TrainingDiverged,), gc_after_trial=False)

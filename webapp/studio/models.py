@@ -1,0 +1,162 @@
+"""Clips, searches and their trials. Every row belongs to a user; `to_dict()` feeds both the
+JSON endpoints and the WebSocket messages, so the two never disagree."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+
+def clip_upload_path(clip: Clip, filename: str) -> str:
+    # Never the user's file name on disk: a random name in the owner's folder.
+    suffix = Path(filename).suffix.lower()
+    suffix = suffix if suffix[1:].isalnum() and len(suffix) <= 6 else ".bin"
+    return f"clips/{clip.owner_id}/{uuid.uuid4().hex}{suffix}"
+
+
+class Clip(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                              related_name="clips")
+    file = models.FileField(upload_to=clip_upload_path, max_length=255)
+    thumbnail = models.FileField(upload_to="thumbs/", max_length=255, blank=True)
+    original_name = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField()
+    content_hash = models.CharField(max_length=64)
+    codec = models.CharField(max_length=16)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    fps = models.FloatField()
+    frame_count = models.PositiveIntegerField()
+    duration_s = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.pk, "name": self.original_name, "size_bytes": self.size_bytes,
+            "codec": self.codec, "width": self.width, "height": self.height, "fps": self.fps,
+            "frame_count": self.frame_count, "duration_s": self.duration_s,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+        }
+
+
+class Search(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        FINISHED = "finished"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+        INTERRUPTED = "interrupted"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                              related_name="searches")
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="searches")
+    name = models.CharField(max_length=120, blank=True)
+    config = models.JSONField()  # engine SearchConfig.to_dict() (clip path filled by tasks)
+    workers = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    study_name = models.CharField(max_length=200, blank=True)
+    baselines = models.JSONField(default=list, blank=True)
+    report = models.JSONField(null=True, blank=True)
+    finished_trials = models.PositiveIntegerField(default=0)
+    event_seq = models.PositiveBigIntegerField(default=0)  # last event's sequence number
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "searches"
+
+    def __str__(self) -> str:
+        return self.name or f"search {self.pk}"
+
+    @property
+    def n_trials(self) -> int:
+        return int(self.config["n_trials"])
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def group_name(self) -> str:
+        return f"search-{self.pk}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.pk, "name": str(self), "clip": self.clip_id, "config": self.config,
+            "workers": self.workers, "status": self.status,
+            "cancel_requested": self.cancel_requested, "error": self.error,
+            "n_trials": self.n_trials, "finished_trials": self.finished_trials,
+            "baselines": self.baselines, "seq": self.event_seq,
+            "hypervolume": (self.report or {}).get("hypervolume"),
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+
+class Trial(models.Model):
+    """An idempotent copy of one Optuna trial, keyed by (search, number)."""
+
+    search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="trials")
+    number = models.PositiveIntegerField()
+    state = models.CharField(max_length=16)
+    arch = models.CharField(max_length=255, blank=True)
+    genome = models.JSONField(null=True, blank=True)
+    psnr = models.FloatField(null=True, blank=True)
+    ssim = models.FloatField(null=True, blank=True)
+    macs = models.BigIntegerField(null=True, blank=True)
+    params = models.BigIntegerField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    steps = models.PositiveIntegerField(null=True, blank=True)
+    train_seconds = models.FloatField(null=True, blank=True)
+    on_front = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    seq = models.PositiveBigIntegerField(default=0)  # event that last changed this row
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [models.UniqueConstraint(fields=["search", "number"],
+                                               name="unique_trial_number")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number, "state": self.state, "arch": self.arch,
+            "genome": self.genome, "psnr": self.psnr, "ssim": self.ssim, "macs": self.macs,
+            "params": self.params, "latency_ms": self.latency_ms, "steps": self.steps,
+            "train_seconds": self.train_seconds, "on_front": self.on_front,
+            "reason": self.reason, "seq": self.seq,
+        }
+
+
+class SearchEvent(models.Model):
+    """The per-search event sequence: `?after=N` pages through it, reconnects replay it."""
+
+    search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=32)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [models.UniqueConstraint(fields=["search", "seq"],
+                                               name="unique_event_seq")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "kind": self.kind, **self.payload}

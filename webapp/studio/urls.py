@@ -1,0 +1,23 @@
+from django.urls import path
+
+from webapp.studio import api, views
+
+app_name = "studio"
+urlpatterns = [
+    # Pages (views.py)
+    path("", views.home, name="home"),
+    path("signup/", views.signup, name="signup"),
+    path("clips/upload/", views.clip_upload, name="clip_upload"),
+    path("clips/sample/", views.clip_sample, name="clip_sample"),
+    path("clips/<int:clip_id>/", views.clip_detail, name="clip_detail"),
+    path("clips/<int:clip_id>/file", views.clip_file, name="clip_file"),
+    path("clips/<int:clip_id>/thumbnail.png", views.clip_thumbnail, name="clip_thumbnail"),
+    path("searches/new/", views.search_new, name="search_new"),
+    path("searches/<int:search_id>/", views.search_detail, name="search_detail"),
+    # JSON and control endpoints (api.py)
+    path("api/space-bounds", api.space_bounds_view, name="space_bounds"),
+    path("api/searches/<int:search_id>", api.search_data, name="search_data"),
+    path("searches/<int:search_id>/cancel", api.search_cancel, name="search_cancel"),
+    path("searches/<int:search_id>/resume", api.search_resume, name="search_resume"),
+    path("searches/<int:search_id>/pareto.png", api.search_plot, name="search_plot"),
+]
