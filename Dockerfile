@@ -1,10 +1,9 @@
-# One image for every service (engine CLI today; daphne web and celery workers next).
+# One image for every service: daphne web, celery workers, and the engine CLI.
 FROM python:3.11-slim-bookworm
-RUN apt-get update && apt-get install -y --no-install-recommends make \
-    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY requirements.txt requirements-dev.txt ./
+COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-ENV PIXEL_CACHE_DIR=/app/.cache/frames
-CMD ["python", "-m", "engine", "--help"]
+ENV STUDIO_DATA_DIR=/data
+EXPOSE 8000
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "webapp.asgi:application"]

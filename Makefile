@@ -5,8 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CLIP ?= ../shared/data/video/city.mp4
 TRIALS ?= 10
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: run test lint venv clean
+.PHONY: run demo test lint venv clean
 
 venv: $(VENV)/.installed
 
@@ -16,8 +18,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# The engine's search on a sample clip (the studio takes over this target once it exists).
+# The studio, embedded mode: SQLite, local media, in-memory channels, an in-process worker.
 run: venv
+	$(PY) manage.py migrate --noinput
+	@echo "Pixel AutoML Studio: open http://$(HOST):$(PORT) (sign up to create the first user)"
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) webapp.asgi:application
+
+# The engine alone, headless: a search on a sample clip with a progress bar and a report.
+demo: venv
 	$(PY) -m engine search $(CLIP) --task sr_x2 --trials $(TRIALS) --out runs/demo
 
 lint: venv
@@ -27,4 +35,4 @@ test: venv lint
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf runs .cache .pytest_cache
+	rm -rf runs .cache .pytest_cache var

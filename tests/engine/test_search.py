@@ -214,3 +214,16 @@ def test_identical_genomes_reuse_the_earlier_result(tiny_clip: Path, tmp_path: P
     assert second.user_attrs["duplicate_of"] == first.number
     assert second.values == first.values
     assert not second.user_attrs.get("counted")
+
+
+def test_should_stop_ends_the_search_within_one_trial(tiny_clip: Path, tmp_path: Path) -> None:
+    sink = ListSink()
+
+    def stop_after_first() -> bool:
+        return any(e.counted for e in sink.of_kind("trial_finished"))
+
+    config = small_config(tiny_clip, None, n_trials=4, strategy="random",
+                          budget=replace(SMALL, steps=5))
+    report = run_search(config, sink, cache_root=tmp_path, should_stop=stop_after_first)
+    assert report["timing"]["trained_trials"] == 1
+    assert sink.of_kind("search_finished")[0].n_finished == 1
