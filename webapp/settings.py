@@ -8,6 +8,7 @@ Scaled (`REDIS_URL` set): channels-redis, separate `celery worker` processes on 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -68,7 +69,8 @@ DATABASES = {"default": dj_database_url.parse(
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A worker thread and the server write at once: wait for the lock instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-studio.sqlite3")}
+    # A file (other processes may need to see it), one per test run (runs may overlap).
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-studio-{os.getpid()}.sqlite3")}
 
 if SCALED:
     CHANNEL_LAYERS = {"default": {
