@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from functools import cache
+from functools import lru_cache
 
 from engine.nets.builder import build_network
 from engine.nets.genome import Genome
@@ -31,7 +31,7 @@ class SpaceBounds:
         return asdict(self)
 
 
-@cache
+@lru_cache(maxsize=64)  # the web form may ask for any resolution
 def space_bounds(scale: int, resolution: tuple[int, int]) -> SpaceBounds:
     """Exact MACs/params bounds: every block adds its cost independently, so the extremes
     are uniform genomes at the smallest and the largest corner of the space."""
@@ -53,7 +53,7 @@ def space_bounds(scale: int, resolution: tuple[int, int]) -> SpaceBounds:
     )
 
 
-@cache
+@lru_cache(maxsize=64)
 def fastest_latency_ms(scale: int, resolution: tuple[int, int]) -> float:
     """Measured median latency of the cheapest architecture (the fastest the space gets)."""
     cheapest, _ = extreme_genomes()

@@ -47,7 +47,8 @@ def format_bytes(n: int) -> str:
 
 
 def too_large_message(limit: int) -> str:
-    return f"the file is too large: clips may be at most {format_bytes(limit)}; upload a shorter clip"
+    return (f"the file is too large: clips may be at most {format_bytes(limit)}; "
+            "upload a shorter clip")
 
 
 class SizeLimitHandler(FileUploadHandler):
@@ -118,7 +119,7 @@ def check_limits(info: ClipInfo) -> None:
     min_side = settings.STUDIO_MIN_CLIP_SIDE
     if info.frame_count < 2:
         raise UploadRejected(
-            f"the clip has {info.frame_count} frame; at least 2 are needed "
+            f"the clip has only {info.frame_count} frame; at least 2 are needed "
             "(one to train on, one to evaluate)")
     if info.duration_s > max_seconds:
         raise UploadRejected(
@@ -135,10 +136,11 @@ def check_limits(info: ClipInfo) -> None:
 
 
 def _probe_upload(path: Path, original_name: str) -> tuple[ClipInfo, np.ndarray]:
-    """probe() plus a real decode of the first two frames; engine messages name the upload,
-    never the server's temp path."""
+    """probe(), the limits, then a real decode of the first two frames. Engine messages name
+    the upload, never the server's temp path."""
     try:
         info = probe(path)
+        check_limits(info)
         first, _ = read_frames(path, [0, 1])
     except ClipError as error:
         raise UploadRejected(str(error).replace(str(path), original_name)) from error
@@ -178,14 +180,14 @@ def create_clip(owner: AbstractBaseUser, chunks: Iterable[bytes], original_name:
             raise UploadRejected("the file is empty (0 bytes); the upload probably failed, "
                                  "retry it")
         info, first = _probe_upload(tmp, name)
-        check_limits(info)
         png = thumbnail_png(first)
         clip = Clip(owner=owner, original_name=name, size_bytes=size,
                     content_hash=content_hash(tmp), codec=info.codec[:16], width=info.width,
                     height=info.height, fps=info.fps, frame_count=info.frame_count,
                     duration_s=info.duration_s)
         with open(tmp, "rb") as f:
-            clip.file.save(name, _TempFile(f, name=str(tmp)), save=False)
+            clip.file.save(f"clip{storage_suffix(name)}", _TempFile(f, name=str(tmp)),
+                           save=False)
         clip.thumbnail.save(f"{uuid.uuid4().hex}.png", ContentFile(png), save=False)
         clip.save()
         stored = True
