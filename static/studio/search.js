@@ -1,0 +1,1148 @@
+/* The live search page: overview, Pareto scatter, trial table, all fed by one WebSocket.
+ *
+ * On connect the server sends a snapshot (the search with its event `seq`, and every trial);
+ * then events. Events whose seq is not newer than the last one seen are dropped; a gap is
+ * filled from the JSON endpoint (`?after=N`); training_progress events (seq null) are
+ * transient and always applied. On close the page reconnects with backoff and re-applies the
+ * snapshot, so a reload or a dropped connection never loses a trial.
+ * The chart is created once and updated in place, so zoom, pan and selection survive.
+ */
+(function () {
+  "use strict";
+
+  // ---------------------------------------------------------------- formatting
+  const NBSP = "\u00a0";
+
+  function fmtPsnr(v) { return v == null ? "—" : v.toFixed(2); }
+  function fmtSsim(v) { return v == null ? "—" : v.toFixed(4); }
+  function fmtG(v) {
+    if (v == null) return "—";
+    const g = v / 1e9;
+    return g >= 100 ? g.toFixed(0) : g >= 0.01 ? g.toFixed(2) : g.toPrecision(2);
+  }
+  function fmtK(v) { return v == null ? "—" : (v / 1e3).toFixed(2); }
+  function fmtParams(v) {
+    if (v == null) return "—";
+    return v >= 1e6 ? (v / 1e6).toFixed(2) + NBSP + "M" : (v / 1e3).toFixed(2) + NBSP + "K";
+  }
+  function fmtMs(v) {
+    if (v == null || !isFinite(v)) return "—";
+    return v < 10 ? v.toFixed(1) : v.toFixed(0);
+  }
+  function fmtSeconds(v) { return v == null ? "—" : v < 10 ? v.toFixed(1) : v.toFixed(0); }
+  function fmtDuration(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 60) return s + NBSP + "s";
+    const m = Math.round(s / 60);
+    if (m < 60) return m + NBSP + "min";
+    const h = Math.floor(m / 60);
+    return h + NBSP + "h" + (m % 60 ? " " + (m % 60) + NBSP + "min" : "");
+  }
+  function fmtClock(date) {
+    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+  function fmtCount(v) {
+    if (v == null) return "—";
+    for (const [suffix, unit] of [["G", 1e9], ["M", 1e6], ["K", 1e3]]) {
+      if (v >= unit) return +(v / unit).toFixed(2) + NBSP + suffix;
+    }
+    return String(v);
+  }
+
+  const COST = {
+    macs: { field: "macs", label: "MACs per output frame", unit: "G MACs",
+            fmt: (v) => fmtG(v) + NBSP + "G", axis: (v) => +(v / 1e9).toPrecision(3) + " G" },
+    params: { field: "params", label: "parameters", unit: "params", fmt: fmtParams,
+              axis: fmtCount },
+    latency: { field: "latency_ms", label: "latency per frame (ms)", unit: "ms",
+               fmt: (v) => fmtMs(v) + NBSP + "ms", axis: (v) => +v.toPrecision(3) + " ms" },
+  };
+  const STRATEGY_NAMES = { nsga2: "NSGA-II", tpe: "TPE", random: "random search" };
+  const BASELINE_NAMES = { espcn: "ESPCN", fsrcnn: "FSRCNN", bicubic: "bicubic",
+                           identity: "identity" };
+  const baselineName = (n) => BASELINE_NAMES[n] || n;
+
+  /** One trial as words: "#12 w12_conv3_prelu+res — 31.25 dB PSNR, 0.67 G MACs, ..." */
+  function describeTrial(t) {
+    const parts = [];
+    if (t.psnr != null) parts.push(fmtPsnr(t.psnr) + " dB PSNR");
+    if (t.macs != null) parts.push(fmtG(t.macs) + " G MACs");
+    if (t.params != null) parts.push(fmtParams(t.params) + " params");
+    if (t.latency_ms != null && isFinite(t.latency_ms)) parts.push(fmtMs(t.latency_ms) + " ms");
+    return "#" + t.number + " " + (t.arch || "?") + " — " + parts.join(", ");
+  }
+  function describeBaseline(b) {
+    const parts = [fmtPsnr(b.psnr) + " dB PSNR"];
+    if (b.macs) parts.push(fmtG(b.macs) + " G MACs");
+    if (b.params) parts.push(fmtParams(b.params) + " params");
+    if (b.latency_ms != null) parts.push(fmtMs(b.latency_ms) + " ms");
+    return baselineName(b.name) + " (baseline) — " + parts.join(", ");
+  }
+
+  // ---------------------------------------------------------------- small DOM helpers
+  const $ = (id) => document.getElementById(id);
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value == null || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key === "text") node.textContent = value;
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children) {
+      if (child == null) continue;
+      node.append(child instanceof Node ? child : String(child));
+    }
+    return node;
+  }
+  function readJSON(id) { return JSON.parse($(id).textContent); }
+  function cssVar(name, fallback) {
+    const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return v || fallback;
+  }
+
+  // ---------------------------------------------------------------- state
+  const initial = readJSON("sp-search");
+  const clip = readJSON("sp-clip");
+  const dataUrl = readJSON("sp-data-url");
+  const FRESH_MS = 8000; // how long a new point keeps its ring, a new row its flash
+
+  const state = {
+    search: initial,
+    trials: new Map(), // number -> trial dict (Trial.to_dict shape)
+    lastSeq: null, // null until the first snapshot
+    selected: null, // trial number or null
+    sort: { key: "number", dir: -1 },
+    filter: "",
+    frontOnly: false,
+    training: new Map(), // number -> {step, steps, loss, losses[]}
+    arrivals: [], // ms timestamps of counted trial_finished events seen live
+    fresh: new Map(), // number -> ms when it arrived (rings and row flashes)
+    front: new Set(),
+    note: "", // why a search ended early (search_done's reason), seen live
+  };
+  const costKey = () => (state.search.config.objectives || ["psnr", "macs"])[1] || "macs";
+  const cost = () => COST[costKey()] || COST.macs;
+  const isActive = () => ["queued", "running"].includes(state.search.status);
+
+  // ---------------------------------------------------------------- front
+  /** Non-dominated complete trials (PSNR up, cost down), cheapest first: the engine's rule. */
+  function computeFront() {
+    const field = cost().field;
+    const scored = [...state.trials.values()]
+      .filter((t) => t.state === "complete" && t.psnr != null && t[field] != null)
+      .sort((a, b) => a[field] - b[field] || b.psnr - a.psnr || a.number - b.number);
+    const front = [];
+    let best = -Infinity;
+    for (const t of scored) {
+      if (t.psnr > best) { front.push(t); best = t.psnr; }
+    }
+    state.front = new Set(front.map((t) => t.number));
+    return front;
+  }
+
+  // ---------------------------------------------------------------- applying data
+  function applySnapshot(snapshot) {
+    const hadSnapshot = state.lastSeq !== null;
+    const now = Date.now();
+    const previous = state.trials;
+    state.search = snapshot.search;
+    state.trials = new Map();
+    for (const t of snapshot.trials) {
+      const old = previous.get(t.number);
+      // On a reconnect, trials that arrived or changed while we were away get marked.
+      if (hadSnapshot && (!old || old.seq !== t.seq) && t.state !== "running") {
+        state.fresh.set(t.number, now);
+      }
+      state.trials.set(t.number, t);
+    }
+    for (const n of [...state.training.keys()]) {
+      const t = state.trials.get(n);
+      if (!t || t.state !== "running") state.training.delete(n);
+    }
+    for (const t of state.trials.values()) {
+      if (t.state === "running" && !state.training.has(t.number)) {
+        state.training.set(t.number, { step: null, steps: null, loss: null, losses: [] });
+      }
+    }
+    state.lastSeq = snapshot.search.seq;
+    scheduleRender();
+  }
+
+  function applyEvent(ev) {
+    if (ev.seq != null) {
+      if (state.lastSeq === null || ev.seq <= state.lastSeq) return; // before the snapshot
+      if (ev.seq > state.lastSeq + 1) { catchUp(); return; } // missed some: read them back
+      state.lastSeq = ev.seq;
+    }
+    const s = state.search;
+    const now = Date.now();
+    switch (ev.kind) {
+      case "search_started":
+        s.status = "running";
+        s.started_at = s.started_at || new Date(now).toISOString();
+        if (ev.n_trials) s.n_trials = ev.n_trials;
+        break;
+      case "baseline_finished": {
+        const others = (s.baselines || []).filter((b) => b.name !== ev.baseline.name);
+        s.baselines = others.concat([ev.baseline]);
+        break;
+      }
+      case "trial_started": {
+        const old = state.trials.get(ev.number) || {};
+        state.trials.set(ev.number, {
+          ...old, number: ev.number, state: "running", genome: ev.genome,
+          arch: (ev.genome && ev.genome.key) || old.arch || "", macs: ev.macs, seq: ev.seq,
+        });
+        state.training.set(ev.number, { step: 0, steps: (s.config.budget || {}).steps || null,
+                                        loss: null, losses: [] });
+        break;
+      }
+      case "training_progress": {
+        const run = state.training.get(ev.number) ||
+          { step: 0, steps: ev.steps, loss: null, losses: [] };
+        run.step = ev.step; run.steps = ev.steps; run.loss = ev.loss;
+        if (ev.loss != null && isFinite(ev.loss)) run.losses.push(ev.loss);
+        state.training.set(ev.number, run);
+        if (!state.trials.has(ev.number)) {
+          state.trials.set(ev.number, { number: ev.number, state: "running", arch: "", seq: 0 });
+        }
+        break;
+      }
+      case "trial_finished": {
+        const rec = ev.trial;
+        const old = state.trials.get(rec.number) || {};
+        state.trials.set(rec.number, {
+          ...old, ...rec, arch: rec.arch || old.arch || "", on_front: ev.on_front,
+          reason: rec.reason || "", seq: ev.seq,
+        });
+        state.training.delete(rec.number);
+        state.fresh.set(rec.number, now);
+        s.finished_trials = ev.finished;
+        if (ev.n_trials) s.n_trials = ev.n_trials;
+        if (ev.counted) state.arrivals.push(now);
+        if (s.status === "queued") s.status = "running";
+        break;
+      }
+      case "search_finished":
+        s.hypervolume = ev.hypervolume;
+        break;
+      case "search_done":
+        s.status = "finished";
+        s.finished_at = new Date(now).toISOString();
+        if (ev.finished != null) s.finished_trials = ev.finished;
+        state.note = ev.reason || "";
+        state.training.clear();
+        settleSoon();
+        break;
+      case "search_cancelled":
+        s.status = "cancelled";
+        s.finished_at = new Date(now).toISOString();
+        if (ev.finished != null) s.finished_trials = ev.finished;
+        state.training.clear();
+        settleSoon();
+        break;
+      case "search_failed":
+        s.status = "failed";
+        s.error = ev.error || "unknown error";
+        s.finished_at = new Date(now).toISOString();
+        state.training.clear();
+        settleSoon();
+        break;
+      case "cancel_requested":
+        s.cancel_requested = true;
+        break;
+      case "search_resumed":
+        s.status = "queued";
+        s.cancel_requested = false;
+        s.error = "";
+        s.finished_at = null;
+        state.note = "";
+        break;
+      default:
+        break;
+    }
+    if (ev.seq != null) s.seq = ev.seq;
+    scheduleRender();
+  }
+
+  // A search that ended may have settled rows left 'running' (no event says so): re-read them.
+  function settleSoon() { setTimeout(() => catchUp(true), 300); }
+
+  // Read events we missed (a gap in seq, or while the socket was down) from the JSON endpoint.
+  // `withRows` also takes the rows as they are now (a search that ended settles its rows
+  // without events): applied only when no newer event has been seen meanwhile.
+  let catchingUp = false;
+  let again = null; // null, or {withRows} for one more run when this one ends
+  async function catchUp(withRows) {
+    if (state.lastSeq === null) return;
+    if (catchingUp) {
+      again = { withRows: Boolean(withRows) || Boolean(again && again.withRows) };
+      return;
+    }
+    catchingUp = true;
+    try {
+      let more = true;
+      while (more) {
+        const url = dataUrl + "?after=" + encodeURIComponent(state.lastSeq);
+        const response = await fetch(url, { headers: { Accept: "application/json" },
+                                            credentials: "same-origin" });
+        if (!response.ok) break;
+        const data = await response.json();
+        for (const ev of data.events) {
+          if (ev.seq === state.lastSeq + 1) applyEvent(ev);
+        }
+        more = data.more && data.events.length > 0;
+        const newer = data.search.seq > state.lastSeq;
+        if (!more && (newer || (withRows && data.search.seq === state.lastSeq))) {
+          applySnapshot({ search: data.search, trials: data.trials });
+        }
+      }
+    } catch (error) {
+      // Offline: the next (re)connect brings a snapshot anyway.
+    } finally {
+      catchingUp = false;
+      if (again) {
+        const next = again;
+        again = null;
+        catchUp(next.withRows);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- WebSocket
+  const live = $("sp-live");
+  let socket = null;
+  let attempt = 0;
+  let retryTimer = null;
+
+  function setLive(kind, text) {
+    live.dataset.state = kind;
+    live.querySelector("span").textContent = text;
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    setLive("connecting", attempt ? "reconnecting" : "connecting");
+    socket = new WebSocket(scheme + location.host + "/ws/searches/" + state.search.id + "/");
+    socket.addEventListener("open", () => { attempt = 0; setLive("live", "live"); });
+    socket.addEventListener("message", (message) => {
+      let data;
+      try { data = JSON.parse(message.data); } catch (error) { return; }
+      if (data.type === "snapshot") applySnapshot(data);
+      else if (data.type === "event") applyEvent(data.event);
+    });
+    socket.addEventListener("close", (event) => {
+      socket = null;
+      if (event.code === 4401 || event.code === 4403) {
+        setLive("offline", event.code === 4401 ? "signed out" : "no access");
+        return;
+      }
+      const delay = Math.min(15000, 1000 * 2 ** attempt) * (0.8 + 0.4 * Math.random());
+      attempt += 1;
+      setLive("offline", "offline · retrying in " + Math.ceil(delay / 1000) + NBSP + "s");
+      catchUp();
+      retryTimer = setTimeout(connect, delay);
+    });
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && socket === null) { attempt = 0; connect(); }
+  });
+
+  // ---------------------------------------------------------------- rendering
+  let renderQueued = false;
+  function scheduleRender() {
+    if (renderQueued) return;
+    renderQueued = true;
+    requestAnimationFrame(() => { renderQueued = false; render(); });
+  }
+
+  function render() {
+    computeFront();
+    renderHeader();
+    renderOverview();
+    renderChart();
+    renderTable();
+    renderDetail();
+  }
+
+  function renderHeader() {
+    const s = state.search;
+    const page = $("search-page");
+    page.dataset.status = s.status;
+    const badge = $("sp-status");
+    const label = s.status === "running" && s.cancel_requested ? "cancelling" : s.status;
+    badge.textContent = label;
+    badge.className = "badge sp-badge badge-" + s.status + (s.cancel_requested ? " sp-cancelling" : "");
+    $("sp-cancel").hidden = !isActive() || s.cancel_requested;
+    $("sp-resume").hidden = !["cancelled", "interrupted", "failed"].includes(s.status);
+    $("sp-plot").hidden = s.status !== "finished";
+    $("sp-error").hidden = !(s.status === "failed" && s.error);
+    $("sp-error-text").textContent = s.error || "";
+    $("sp-name").textContent = s.name;
+
+    const c = s.config || {};
+    const budget = c.budget || {};
+    const limits = c.constraints || {};
+    const parts = [];
+    parts.push(taskLabel(c));
+    parts.push(STRATEGY_NAMES[c.strategy] || c.strategy);
+    parts.push(s.n_trials + " trials × " + (budget.steps || "?") + " steps");
+    const objectives = c.objectives || ["psnr", "macs"];
+    parts.push(objectives[0].toUpperCase() + " vs " + (objectives[1] === "macs" ? "MACs" : objectives[1]));
+    const lim = [];
+    if (limits.max_macs) lim.push("≤" + NBSP + fmtG(limits.max_macs) + NBSP + "G MACs");
+    if (limits.max_params) lim.push("≤" + NBSP + fmtCount(limits.max_params) + " params");
+    if (limits.max_latency_ms) lim.push("≤" + NBSP + limits.max_latency_ms + NBSP + "ms");
+    if (lim.length) parts.push(lim.join(", "));
+    if (c.resolution) parts.push("cost at " + c.resolution[0] + "×" + c.resolution[1]);
+    if (s.workers > 1) parts.push(s.workers + " workers");
+    $("sp-summary").textContent = parts.join(" · ");
+  }
+
+  function taskLabel(c) {
+    const m = /^sr_x(\d)$/.exec(c.task || "");
+    if (m) return "super-resolution ×" + m[1];
+    if (c.task === "denoise") return "denoise (σ " + c.noise_sigma + ")";
+    if (c.task === "deblock") return "deblock (JPEG q" + c.jpeg_quality + ")";
+    return c.task || "?";
+  }
+
+  function completeTrials() {
+    return [...state.trials.values()].filter((t) => t.state === "complete" && t.psnr != null);
+  }
+  function referenceBaseline() { return (state.search.baselines || []).find((b) => !b.learned); }
+  function learnedBaselines() { return (state.search.baselines || []).filter((b) => b.learned); }
+
+  function estimateEta() {
+    const s = state.search;
+    const remaining = s.n_trials - s.finished_trials;
+    if (!isActive() || remaining <= 0) return null;
+    let perTrial = null;
+    const a = state.arrivals;
+    // Seen live over a while: the observed pace (parallel workers and overheads included).
+    if (a.length >= 3 && a[a.length - 1] - a[0] >= 30000) {
+      perTrial = (a[a.length - 1] - a[0]) / (a.length - 1);
+    } else {
+      // Else from the trials' own training time (+15% for evaluation and latency runs).
+      const times = [...state.trials.values()]
+        .filter((t) => t.train_seconds != null && ["complete", "failed"].includes(t.state))
+        .map((t) => t.train_seconds);
+      if (times.length) {
+        const mean = times.reduce((x, y) => x + y, 0) / times.length;
+        perTrial = (mean * 1.15 * 1000) / Math.max(1, s.workers || 1);
+      }
+    }
+    if (perTrial == null) return null;
+    const sinceLast = a.length ? Date.now() - a[a.length - 1] : 0;
+    return Math.max(remaining * perTrial - Math.min(sinceLast, perTrial * 0.9), 1000);
+  }
+
+  function renderOverview() {
+    const s = state.search;
+    const total = s.n_trials;
+    const done = Math.min(s.finished_trials, total);
+    $("sp-done").textContent = done;
+    $("sp-total").textContent = total;
+    const bar = $("sp-bar");
+    bar.setAttribute("aria-valuenow", done);
+    bar.setAttribute("aria-valuemax", total);
+    $("sp-bar-fill").style.width = (total ? (100 * done) / total : 0) + "%";
+    renderClock();
+
+    // Best PSNR and its cost.
+    const complete = completeTrials();
+    const ref = referenceBaseline();
+    if (complete.length) {
+      const best = complete.reduce((a, b) => (b.psnr > a.psnr ? b : a));
+      $("sp-best").replaceChildren(fmtPsnr(best.psnr), el("small", { text: NBSP + "dB" }));
+      const note = ["#" + best.number + " at " + cost().fmt(best[cost().field])];
+      if (ref) note.push(signed(best.psnr - ref.psnr) + NBSP + "dB over " + baselineName(ref.name));
+      const link = el("a", { href: "#", "data-trial": best.number, text: note.join(" · ") });
+      link.addEventListener("click", (e) => { e.preventDefault(); select(best.number, true); });
+      $("sp-best-note").replaceChildren(link);
+    } else {
+      $("sp-best").textContent = "—";
+      $("sp-best-note").textContent = isActive() ? "no trained trial yet" : "no trained trial";
+    }
+
+    // Baselines, and the cheapest trial that matches each learned one.
+    const baselines = s.baselines || [];
+    const list = $("sp-baselines");
+    if (!baselines.length) {
+      list.replaceChildren(el("li", { class: "sp-muted",
+        text: isActive() ? "trained before the first trial" : "none" }));
+    } else {
+      const field = cost().field;
+      list.replaceChildren(...baselines.map((b) => {
+        const row = el("li", null,
+          el("span", { class: "sp-bl-name", text: baselineName(b.name) }),
+          el("span", { class: "sp-bl-psnr", text: fmtPsnr(b.psnr) + NBSP + "dB" }),
+          el("span", { class: "sp-bl-cost", text: b.learned ? cost().fmt(b[field]) : "no learning" }));
+        if (b.learned && b[field] != null) {
+          const rivals = complete.filter((t) => t.psnr >= b.psnr && t[field] <= b[field]);
+          let verdict;
+          if (rivals.length) {
+            const cheapest = rivals.reduce((x, y) => (y[field] < x[field] ? y : x));
+            const factor = b[field] / Math.max(cheapest[field], 1);
+            verdict = el("span", { class: "sp-bl-verdict sp-good",
+              text: "matched by #" + cheapest.number +
+                (factor >= 1.05 ? " at " + factor.toFixed(factor < 10 ? 1 : 0) + "× less" : "") });
+          } else {
+            verdict = el("span", { class: "sp-bl-verdict sp-muted", text: "not matched yet" });
+          }
+          row.append(verdict);
+        }
+        return row;
+      }));
+    }
+    renderTraining();
+  }
+
+  function signed(v) { return (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(2); }
+
+  function renderClock() {
+    const s = state.search;
+    const bits = [];
+    const eta = estimateEta();
+    if (eta != null) {
+      bits.push("about " + fmtDuration(eta) + " left (done ≈ " +
+                fmtClock(new Date(Date.now() + eta)) + ")");
+    } else if (s.status === "queued") {
+      bits.push("waiting for a worker");
+    } else if (s.status === "running" && s.finished_trials === 0) {
+      bits.push("estimating time left…");
+    }
+    if (s.started_at) {
+      const end = s.finished_at && !isActive() ? Date.parse(s.finished_at) : Date.now();
+      bits.push((isActive() ? "running " : "ran ") + fmtDuration(end - Date.parse(s.started_at)));
+    }
+    if (state.note && !isActive()) bits.push(state.note);
+    $("sp-eta").textContent = bits.join(" · ") || NBSP;
+  }
+
+  function renderTraining() {
+    const box = $("sp-current");
+    const s = state.search;
+    if (!isActive() && !state.training.size) {
+      // Over: this card sums up the outcome instead.
+      $("sp-current-label").textContent = "Pareto front";
+      const n = state.front.size;
+      const notes = [];
+      if (s.hypervolume != null) notes.push("hypervolume " + s.hypervolume.toFixed(3));
+      const failed = [...state.trials.values()].filter((t) => t.state === "failed").length;
+      if (failed) notes.push(failed + " failed");
+      const rejected = [...state.trials.values()].filter((t) => t.state === "rejected").length;
+      if (rejected) notes.push(rejected + " over budget");
+      box.replaceChildren(
+        el("p", { class: "sp-big" }, String(n), el("small", { text: n === 1 ? " trial" : " trials" })),
+        el("p", { class: "sp-card-note", text: notes.join(" · ") || NBSP }));
+      return;
+    }
+    $("sp-current-label").textContent = "Now training";
+    if (!state.training.size) {
+      const text = s.status === "running" ? "between trials" : "waiting for a worker";
+      box.replaceChildren(el("p", { class: "sp-muted", text }));
+      return;
+    }
+    const runs = [...state.training.entries()].sort((a, b) => a[0] - b[0]).slice(0, 3);
+    box.replaceChildren(...runs.map(([number, run]) => {
+      const t = state.trials.get(number) || {};
+      const pct = run.steps ? Math.min(100, (100 * (run.step || 0)) / run.steps) : 0;
+      const stepText = run.step == null ? "starting"
+        : "step " + run.step + " / " + (run.steps || "?");
+      return el("div", { class: "sp-run", "data-trial": number },
+        el("p", { class: "sp-run-line" },
+          el("strong", { text: "#" + number }), " ",
+          el("span", { class: "sp-mono", text: t.arch || "" })),
+        el("div", { class: "sp-bar sp-bar-thin" },
+          (() => { const f = el("div", { class: "sp-bar-fill" }); f.style.width = pct + "%"; return f; })()),
+        el("p", { class: "sp-card-note", "data-testid": "current-trial" },
+          "current trial: " + stepText +
+          (run.loss != null ? " · loss " + run.loss.toPrecision(3) : ""),
+          sparkline(run.losses)));
+    }));
+  }
+
+  function sparkline(values) {
+    if (!values || values.length < 2) return null;
+    const w = 64, h = 16;
+    const min = Math.min(...values), max = Math.max(...values);
+    const span = max - min || 1;
+    const points = values.map((v, i) =>
+      ((i / (values.length - 1)) * w).toFixed(1) + "," + (h - 1 - ((v - min) / span) * (h - 2)).toFixed(1));
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("class", "sp-spark");
+    svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+    svg.setAttribute("width", w);
+    svg.setAttribute("height", h);
+    svg.setAttribute("aria-label", "training loss");
+    const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+    line.setAttribute("points", points.join(" "));
+    svg.append(line);
+    return svg;
+  }
+
+  // ---------------------------------------------------------------- chart
+  const DS = { FRONT_LINE: 0, FRONT: 1, DOMINATED: 2, BASELINES: 3 };
+  let chart = null;
+  let ringTimer = null;
+
+  const colors = {
+    front: cssVar("--sp-front", "#4f46e5"),
+    frontFill: cssVar("--sp-front-fill", "rgba(79, 70, 229, 0.07)"),
+    dominated: cssVar("--sp-dominated", "rgba(112, 124, 148, 0.5)"),
+    baseline: cssVar("--sp-baseline", "#e08a1e"),
+    reference: cssVar("--sp-reference", "#8d94a8"),
+    budget: cssVar("--sp-budget", "#c2410c"),
+    fresh: cssVar("--sp-fresh", "#0ea5a4"),
+    selected: cssVar("--sp-selected", "#1c2033"),
+    grid: cssVar("--sp-grid", "rgba(28, 32, 51, 0.08)"),
+    gridMinor: cssVar("--sp-grid-minor", "rgba(28, 32, 51, 0.03)"),
+    text: cssVar("--sp-muted", "#5d647b"),
+  };
+
+  // Log-axis labels at 1-2-5 of each decade (only at 1 and 5 on a narrow chart).
+  function logTick(value) {
+    const exp = Math.floor(Math.log10(value) + 1e-9);
+    const lead = Math.round(value / 10 ** exp);
+    const narrow = chart && chart.width < 560;
+    const labelled = narrow ? [1, 5] : [1, 2, 5];
+    if (!labelled.includes(lead) || Math.abs(value / 10 ** exp - lead) > 1e-6) return "";
+    return cost().axis(value);
+  }
+
+  // Bicubic/identity as a dashed line, labels beside the learned baselines, rings around
+  // new points, and the selected point.
+  const overlay = {
+    id: "spOverlay",
+    afterDatasetsDraw(c) {
+      const { ctx, chartArea: area, scales } = c;
+      const x = scales.x, y = scales.y;
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(area.left, area.top, area.right - area.left, area.bottom - area.top);
+      ctx.clip();
+      const ref = referenceBaseline();
+      if (ref && ref.psnr != null) {
+        const py = y.getPixelForValue(ref.psnr);
+        if (py >= area.top && py <= area.bottom) {
+          ctx.strokeStyle = colors.reference;
+          ctx.setLineDash([5, 4]);
+          ctx.lineWidth = 1.25;
+          ctx.beginPath(); ctx.moveTo(area.left, py); ctx.lineTo(area.right, py); ctx.stroke();
+          ctx.setLineDash([]);
+          ctx.fillStyle = colors.text;
+          ctx.font = "12px " + chartFont();
+          ctx.textAlign = "right";
+          ctx.textBaseline = "bottom";
+          ctx.fillText(baselineName(ref.name) + " " + fmtPsnr(ref.psnr) + " dB", area.right - 6, py - 3);
+        }
+      }
+      const budget = costBudget();
+      if (budget) {
+        const px = x.getPixelForValue(budget);
+        if (px >= area.left && px <= area.right) {
+          ctx.strokeStyle = colors.budget;
+          ctx.setLineDash([3, 4]);
+          ctx.lineWidth = 1.25;
+          ctx.beginPath(); ctx.moveTo(px, area.top); ctx.lineTo(px, area.bottom); ctx.stroke();
+          ctx.setLineDash([]);
+          ctx.fillStyle = colors.budget;
+          ctx.font = "12px " + chartFont();
+          ctx.textAlign = "right";
+          ctx.textBaseline = "top";
+          ctx.fillText("budget " + cost().axis(budget), px - 5, area.top + 4);
+        }
+      }
+      const field = cost().field;
+      ctx.font = "600 11px " + chartFont();
+      ctx.textAlign = "left";
+      ctx.textBaseline = "middle";
+      for (const b of learnedBaselines()) {
+        if (!(b[field] > 0)) continue;
+        const px = x.getPixelForValue(b[field]), py = y.getPixelForValue(b.psnr);
+        if (px < area.left || px > area.right || py < area.top || py > area.bottom) continue;
+        const label = baselineName(b.name);
+        const room = px + 10 + ctx.measureText(label).width < area.right;
+        ctx.fillStyle = colors.baseline;
+        ctx.textAlign = room ? "left" : "right";
+        ctx.fillText(label, room ? px + 9 : px - 9, py);
+      }
+      const now = Date.now();
+      for (const [number, at] of state.fresh) {
+        const age = (now - at) / FRESH_MS;
+        const point = age < 1 ? pointOf(number) : null;
+        if (!point) continue;
+        const px = point.x, py = point.y;
+        ctx.strokeStyle = colors.fresh;
+        ctx.globalAlpha = 1 - age;
+        ctx.lineWidth = 2.5;
+        ctx.beginPath(); ctx.arc(px, py, 9 + 5 * age, 0, 2 * Math.PI); ctx.stroke();
+        ctx.globalAlpha = 1;
+      }
+      const sel = state.selected != null ? pointOf(state.selected) : null;
+      if (sel) {
+        const px = sel.x, py = sel.y;
+        ctx.strokeStyle = colors.selected;
+        ctx.lineWidth = 1;
+        ctx.setLineDash([2, 3]);
+        ctx.beginPath();
+        ctx.moveTo(px, area.bottom); ctx.lineTo(px, py + 8);
+        ctx.moveTo(area.left, py); ctx.lineTo(px - 8, py);
+        ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.lineWidth = 2;
+        ctx.beginPath(); ctx.arc(px, py, 8, 0, 2 * Math.PI); ctx.stroke();
+      }
+      ctx.restore();
+    },
+  };
+
+  /** The drawn point of a trial (where it is now, mid-animation included), or null. */
+  let pointIndex = new Map(); // trial number -> [dataset, index]
+  function pointOf(number) {
+    const where = pointIndex.get(number);
+    if (!where || !chart) return null;
+    const element = chart.getDatasetMeta(where[0]).data[where[1]];
+    return element && isFinite(element.x) && isFinite(element.y) ? element : null;
+  }
+
+  /** The search's limit on the plotted cost, if it has one. */
+  function costBudget() {
+    const limits = state.search.config.constraints || {};
+    return { macs: limits.max_macs, params: limits.max_params,
+             latency: limits.max_latency_ms }[costKey()] || null;
+  }
+
+  function chartFont() {
+    return getComputedStyle(document.body).fontFamily || "system-ui, sans-serif";
+  }
+
+  function createChart() {
+    const canvas = $("sp-pareto");
+    Chart.defaults.font.family = chartFont();
+    Chart.defaults.color = colors.text;
+    chart = new Chart(canvas, {
+      type: "scatter",
+      data: {
+        datasets: [
+          { label: "front line", data: [], showLine: true, stepped: "after",
+            borderColor: colors.front, borderWidth: 1.75, backgroundColor: colors.frontFill,
+            fill: "start", pointRadius: 0, pointHitRadius: 0, pointHoverRadius: 0, order: 4 },
+          { label: "on the front", data: [], backgroundColor: colors.front,
+            borderColor: "#fff", borderWidth: 1.5, pointRadius: 6, pointHoverRadius: 8,
+            order: 1 },
+          { label: "dominated", data: [], backgroundColor: colors.dominated,
+            borderColor: "rgba(255,255,255,0.9)", borderWidth: 1, pointRadius: 4.5,
+            pointHoverRadius: 7, order: 2 },
+          { label: "baselines", data: [], backgroundColor: colors.baseline,
+            borderColor: "#fff", borderWidth: 1.5, pointStyle: "triangle", pointRadius: 8,
+            pointHoverRadius: 10, order: 0 },
+        ],
+      },
+      options: {
+        animation: { duration: 250 },
+        maintainAspectRatio: false,
+        parsing: false,
+        normalized: true,
+        interaction: { mode: "nearest", intersect: true },
+        layout: { padding: { top: 6, right: 8 } },
+        scales: {
+          x: {
+            type: "logarithmic",
+            title: { display: true, text: cost().label + " (log scale)" },
+            grid: { color: (ctx) => (ctx.tick && logTick(ctx.tick.value) ? colors.grid
+                                                                          : colors.gridMinor) },
+            border: { display: false },
+            ticks: { callback: logTick, autoSkip: false, maxRotation: 0 },
+          },
+          y: {
+            type: "linear",
+            title: { display: true, text: "PSNR (dB)" },
+            grid: { color: colors.grid },
+            border: { display: false },
+            ticks: { callback: (v) => Number(v).toFixed(1), maxTicksLimit: 8 },
+          },
+        },
+        plugins: {
+          legend: { display: false },
+          tooltip: { enabled: false, external: externalTooltip },
+          zoom: {
+            zoom: {
+              wheel: { enabled: true, speed: 0.12 },
+              pinch: { enabled: true },
+              drag: { enabled: true, threshold: 6, backgroundColor: "rgba(79, 70, 229, 0.1)",
+                      borderColor: "rgba(79, 70, 229, 0.5)", borderWidth: 1 },
+              mode: "xy",
+              onZoomComplete: onZoomChanged,
+            },
+            pan: { enabled: true, mode: "xy", modifierKey: "shift",
+                   onPanComplete: onZoomChanged },
+          },
+        },
+        onClick(event, elements) {
+          const hit = elements.find((e) => e.datasetIndex === DS.FRONT ||
+                                           e.datasetIndex === DS.DOMINATED);
+          if (hit) {
+            const point = chart.data.datasets[hit.datasetIndex].data[hit.index];
+            select(point.trial, true);
+          }
+        },
+        onHover(event, elements) {
+          canvas.style.cursor = elements.some((e) => e.datasetIndex !== DS.FRONT_LINE)
+            ? "pointer" : "";
+        },
+      },
+      plugins: [overlay],
+    });
+    $("sp-zoom-reset").addEventListener("click", () => {
+      chart.resetZoom();
+      onZoomChanged();
+    });
+    canvas.addEventListener("mouseleave", () => { $("sp-tooltip").hidden = true; });
+  }
+
+  function onZoomChanged() {
+    $("sp-zoom-reset").disabled = !(chart && chart.isZoomedOrPanned());
+  }
+
+  function externalTooltip(context) {
+    const tip = $("sp-tooltip");
+    const model = context.tooltip;
+    const items = (model.dataPoints || []).filter((p) => p.datasetIndex !== DS.FRONT_LINE);
+    if (model.opacity === 0 || !items.length) { tip.hidden = true; return; }
+    const raw = items[0].raw;
+    const lines = [];
+    if (raw.baseline) {
+      const b = learnedBaselines().find((x) => x.name === raw.baseline);
+      if (!b) { tip.hidden = true; return; }
+      lines.push(el("strong", { text: describeBaseline(b) }));
+      lines.push(el("span", { text: "handcrafted net, trained with the trials' budget" }));
+    } else {
+      const t = state.trials.get(raw.trial);
+      if (!t) { tip.hidden = true; return; }
+      lines.push(el("strong", { text: describeTrial(t) }));
+      const extra = [state.front.has(t.number) ? "on the Pareto front" : "dominated"];
+      const ref = referenceBaseline();
+      if (ref) extra.push(signed(t.psnr - ref.psnr) + " dB over " + baselineName(ref.name));
+      if (t.ssim != null) extra.push("SSIM " + fmtSsim(t.ssim));
+      lines.push(el("span", { text: extra.join(" · ") }));
+    }
+    tip.replaceChildren(...lines);
+    tip.hidden = false;
+    const wrap = $("sp-chart-wrap");
+    const x = model.caretX, y = model.caretY;
+    const width = tip.offsetWidth, height = tip.offsetHeight;
+    let left = x + 14, top = y - height - 12;
+    if (left + width > wrap.clientWidth - 4) left = Math.max(4, x - width - 14);
+    if (top < 4) top = y + 14;
+    tip.style.left = left + "px";
+    tip.style.top = top + "px";
+  }
+
+  function renderChart() {
+    if (!chart) return;
+    const field = cost().field;
+    const complete = completeTrials().filter((t) => t[field] > 0);
+    const front = [], dominated = [];
+    for (const t of complete) {
+      (state.front.has(t.number) ? front : dominated).push({ x: t[field], y: t.psnr, trial: t.number });
+    }
+    const line = complete.filter((t) => state.front.has(t.number))
+      .sort((a, b) => a[field] - b[field]).map((t) => ({ x: t[field], y: t.psnr }));
+    pointIndex = new Map();
+    front.forEach((p, i) => pointIndex.set(p.trial, [DS.FRONT, i]));
+    dominated.forEach((p, i) => pointIndex.set(p.trial, [DS.DOMINATED, i]));
+    const baselines = learnedBaselines().filter((b) => b[field] > 0)
+      .map((b) => ({ x: b[field], y: b.psnr, baseline: b.name }));
+    // Update the datasets in place: the zoom (scale min/max) and the selection are kept.
+    const ds = chart.data.datasets;
+    ds[DS.FRONT_LINE].data = line;
+    ds[DS.FRONT].data = front;
+    ds[DS.DOMINATED].data = dominated;
+    ds[DS.BASELINES].data = baselines;
+
+    // Auto range with room around the points (only used while not zoomed).
+    const xs = complete.map((t) => t[field]).concat(baselines.map((b) => b.x));
+    const ys = complete.map((t) => t.psnr).concat(baselines.map((b) => b.y));
+    const ref = referenceBaseline();
+    if (ref && ref.psnr != null) ys.push(ref.psnr);
+    // Before any data: a sensible empty frame rather than Chart.js's 0..1.
+    if (!xs.length) xs.push(...{ macs: [3e8, 1e10], params: [2e3, 5e4], latency: [8, 300] }[costKey()]);
+    const budget = costBudget();
+    if (budget) xs.push(budget);
+    const sx = chart.options.scales.x, sy = chart.options.scales.y;
+    sx.suggestedMin = Math.min(...xs) / 1.6;
+    sx.suggestedMax = Math.max(...xs) * 1.6;
+    const lo = ys.length ? Math.min(...ys) : 28, hi = ys.length ? Math.max(...ys) : 32;
+    const pad = Math.max(ys.length > 1 ? 0.15 : 0.5, (hi - lo) * 0.08);
+    sy.suggestedMin = lo - pad;
+    sy.suggestedMax = hi + pad;
+    sx.title.text = cost().label + " (log scale)";
+    chart.update();
+    $("sp-chart-empty").hidden = complete.length > 0 || baselines.length > 0;
+    $("sp-ref-name").textContent = ref ? baselineName(ref.name) : "bicubic";
+    $("sp-legend-budget").hidden = !budget;
+    $("sp-legend-budget").querySelector("span").textContent =
+      (costKey() === "macs" ? "MACs" : costKey()) + " budget";
+    animateRings();
+  }
+
+  // Redraw (not update) while some ring is still fading.
+  function animateRings() {
+    if (ringTimer) return;
+    const tick = () => {
+      const now = Date.now();
+      for (const [n, at] of state.fresh) if (now - at > FRESH_MS) state.fresh.delete(n);
+      if (chart) chart.draw();
+      ringTimer = state.fresh.size ? requestAnimationFrame(tick) : null;
+    };
+    ringTimer = requestAnimationFrame(tick);
+  }
+
+  // ---------------------------------------------------------------- table
+  const rows = new Map(); // number -> <tr>
+  const tbody = $("sp-rows");
+
+  function sortValue(t, key) {
+    const v = t[key];
+    if (v == null || (typeof v === "number" && !isFinite(v))) return null;
+    return v;
+  }
+
+  function visibleTrials() {
+    const q = state.filter.trim().toLowerCase();
+    const { key, dir } = state.sort;
+    return [...state.trials.values()]
+      .filter((t) => !state.frontOnly || state.front.has(t.number))
+      .filter((t) => !q || (t.arch || "").toLowerCase().includes(q) ||
+                     (t.state || "").toLowerCase().includes(q))
+      .sort((a, b) => {
+        const va = sortValue(a, key), vb = sortValue(b, key);
+        if (va === null && vb === null) return b.number - a.number;
+        if (va === null) return 1; // missing values last, whatever the direction
+        if (vb === null) return -1;
+        const c = typeof va === "string" ? va.localeCompare(vb) : va - vb;
+        return c ? c * dir : b.number - a.number;
+      });
+  }
+
+  function cell(text, cls) { return el("td", { class: cls, text }); }
+
+  function fillRow(tr, t) {
+    const onFront = state.front.has(t.number);
+    const stateChip = el("span", { class: "sp-chip sp-chip-" + t.state, text: t.state,
+                                   title: t.reason || null });
+    const num = el("td", { class: "num" });
+    if (onFront) num.append(el("i", { class: "sp-front-dot", title: "on the Pareto front" }));
+    num.append("#" + t.number);
+    const stateCell = el("td", null, stateChip);
+    const arch = el("td", { class: "sp-mono sp-arch", text: t.arch || "—", title: t.arch || null });
+    tr.replaceChildren(num, stateCell, arch,
+      cell(fmtPsnr(t.psnr), "num"), cell(fmtSsim(t.ssim), "num"), cell(fmtG(t.macs), "num"),
+      cell(fmtK(t.params), "num"), cell(fmtMs(t.latency_ms), "num"),
+      cell(fmtSeconds(t.train_seconds), "num"));
+    tr.dataset.state = t.state;
+    tr.classList.toggle("sp-on-front", onFront);
+    tr.classList.toggle("sp-muted-row", ["rejected", "duplicate"].includes(t.state));
+  }
+
+  function renderTable() {
+    const list = visibleTrials();
+    const wanted = new Set(list.map((t) => t.number));
+    for (const [number, tr] of rows) {
+      if (!state.trials.has(number)) { tr.remove(); rows.delete(number); }
+    }
+    const now = Date.now();
+    list.forEach((t, i) => {
+      let tr = rows.get(t.number);
+      const signature = JSON.stringify([t.seq, t.state, t.psnr, state.front.has(t.number)]);
+      if (!tr) {
+        tr = el("tr", { tabindex: "0", "data-trial": t.number });
+        rows.set(t.number, tr);
+      }
+      if (tr.dataset.sig !== signature) { fillRow(tr, t); tr.dataset.sig = signature; }
+      const at = state.fresh.get(t.number);
+      if (at && now - at < FRESH_MS && tr.dataset.flashed !== String(at)) {
+        tr.dataset.flashed = String(at);
+        tr.animate([{ backgroundColor: cssVar("--sp-flash", "rgba(14, 165, 164, 0.2)") },
+                    { backgroundColor: "transparent" }],
+                   { duration: 2600, easing: "ease-out" });
+      }
+      tr.classList.toggle("sp-selected", state.selected === t.number);
+      tr.setAttribute("aria-selected", state.selected === t.number ? "true" : "false");
+      // Move only what is out of place, so untouched rows keep their flash animation.
+      const current = tbody.children[i];
+      if (current !== tr) tbody.insertBefore(tr, current || null);
+    });
+    for (const [number, tr] of rows) {
+      if (!wanted.has(number) && tr.parentNode) tr.remove();
+    }
+    while (tbody.children.length > list.length) tbody.lastElementChild.remove();
+    $("sp-table-empty").hidden = list.length > 0;
+    $("sp-table-empty").textContent = state.trials.size ? "No trial matches." : "No trials yet.";
+    $("sp-count").textContent = list.length === state.trials.size
+      ? String(state.trials.size) : list.length + " of " + state.trials.size;
+    for (const th of document.querySelectorAll("#sp-table th[data-key]")) {
+      const on = th.dataset.key === state.sort.key;
+      th.setAttribute("aria-sort", on ? (state.sort.dir > 0 ? "ascending" : "descending") : "none");
+    }
+  }
+
+  function onHeaderClick(event) {
+    const th = event.target.closest("th[data-key]");
+    if (!th) return;
+    const key = th.dataset.key;
+    if (state.sort.key === key) state.sort.dir = -state.sort.dir;
+    else state.sort = { key, dir: ["arch", "state"].includes(key) ? 1 : -1 };
+    renderTable();
+  }
+
+  // ---------------------------------------------------------------- selection and detail
+  function select(number, scrollRow) {
+    state.selected = state.selected === number && !scrollRow ? null : number;
+    renderTable();
+    renderDetail();
+    if (chart) chart.draw();
+    const tr = rows.get(number);
+    if (scrollRow && tr && tr.parentNode) tr.scrollIntoView({ block: "nearest" });
+  }
+
+  function detailItem(label, value) {
+    return [el("dt", { text: label }), el("dd", { text: value })];
+  }
+
+  function renderDetail() {
+    const box = $("sp-detail");
+    const t = state.selected != null ? state.trials.get(state.selected) : null;
+    const head = el("div", { class: "sp-panel-head" }, el("h2", { text: "Trial" }));
+    if (!t) {
+      const field = cost().field;
+      const front = completeTrials().filter((x) => state.front.has(x.number))
+        .sort((x, y) => x[field] - y[field]);
+      const signature = "front:" + front.map((x) => x.number + "/" + x.seq).join(",");
+      if (box.dataset.trial === "" && box.dataset.sig === signature) return;
+      box.dataset.trial = "";
+      box.dataset.sig = signature;
+      head.firstChild.textContent = "Pareto front";
+      const parts = [head];
+      if (front.length) {
+        parts.push(el("p", { class: "sp-muted sp-detail-lead",
+          text: isActive() ? "The best trade-offs so far, cheapest first."
+            : "The best trade-offs found, cheapest first." }));
+        parts.push(el("ol", { class: "sp-front-list" }, ...front.map((x) => {
+          const item = el("button", { type: "button", "data-trial": x.number },
+            el("span", { class: "sp-fl-num", text: "#" + x.number }),
+            el("span", { class: "sp-fl-psnr", text: fmtPsnr(x.psnr) + NBSP + "dB" }),
+            el("span", { class: "sp-fl-cost", text: cost().fmt(x[field]) }));
+          item.addEventListener("click", () => select(x.number, true));
+          return el("li", null, item);
+        })));
+      }
+      parts.push(el("p", { class: "sp-muted sp-detail-empty",
+        text: front.length ? "Click a point or a row to inspect a trial."
+          : "The best trade-offs appear here as trials are trained." }));
+      box.replaceChildren(...parts);
+      return;
+    }
+    if (box.dataset.trial === String(t.number) && box.dataset.sig === String(t.seq) &&
+        box.dataset.front === String(state.front.has(t.number))) return;
+    box.dataset.trial = t.number;
+    box.dataset.sig = t.seq;
+    box.dataset.front = state.front.has(t.number);
+    const close = el("button", { type: "button", class: "btn btn-ghost btn-small sp-close",
+                                 "aria-label": "Clear selection", text: "×" });
+    close.addEventListener("click", () => select(null, false));
+    head.append(close);
+
+    const title = el("p", { class: "sp-detail-title" },
+      el("strong", { text: "#" + t.number }), " ",
+      el("span", { class: "sp-chip sp-chip-" + t.state, text: t.state }),
+      state.front.has(t.number) ? el("span", { class: "sp-chip sp-chip-front", text: "Pareto front" }) : null);
+    const arch = el("p", { class: "sp-mono sp-detail-arch", text: t.arch || "—" });
+
+    const metrics = el("dl", { class: "sp-metrics" },
+      ...detailItem("PSNR", t.psnr == null ? "—" : fmtPsnr(t.psnr) + " dB"),
+      ...detailItem("SSIM", fmtSsim(t.ssim)),
+      ...detailItem("MACs", t.macs == null ? "—" : fmtG(t.macs) + " G"),
+      ...detailItem("Params", fmtParams(t.params)),
+      ...detailItem("Latency", t.latency_ms == null ? "—" : fmtMs(t.latency_ms) + " ms"),
+      ...detailItem("Training", t.train_seconds == null ? "—"
+        : fmtSeconds(t.train_seconds) + " s" + (t.steps ? " · " + t.steps + " steps" : "")));
+    const parts = [head, title, arch, metrics];
+
+    const ref = referenceBaseline();
+    const compare = [];
+    if (t.psnr != null && ref) compare.push(signed(t.psnr - ref.psnr) + " dB over " + baselineName(ref.name));
+    for (const b of learnedBaselines()) {
+      if (t.psnr == null || !t.macs || !b.macs) continue;
+      const ratio = b.macs / t.macs;
+      const macs = Math.abs(Math.log(ratio)) < Math.log(1.05) ? "the same MACs"
+        : ratio > 1 ? ratio.toFixed(1) + "× fewer MACs" : (1 / ratio).toFixed(1) + "× the MACs";
+      compare.push("vs " + baselineName(b.name) + ": " + signed(t.psnr - b.psnr) + " dB at " + macs);
+    }
+    if (compare.length) {
+      parts.push(el("ul", { class: "sp-compare" }, ...compare.map((c) => el("li", { text: c }))));
+    }
+    if (t.reason) parts.push(el("p", { class: "sp-reason", text: t.reason }));
+
+    const g = t.genome;
+    if (g) {
+      const blocks = (g.ops || []).slice(0, g.depth).map((op, i) =>
+        el("li", { class: "sp-block" }, el("span", { text: op }),
+           el("small", { text: g.kernels[i] + "×" + g.kernels[i] })));
+      parts.push(el("h3", { class: "sp-subhead", text: "Genome" }));
+      parts.push(el("dl", { class: "sp-metrics sp-genome" },
+        ...detailItem("Width", g.width + " channels"),
+        ...detailItem("Depth", g.depth + (g.depth === 1 ? " block" : " blocks")),
+        ...detailItem("Activation", g.activation),
+        ...detailItem("Global residual", g.global_residual ? "yes" : "no")));
+      parts.push(el("ol", { class: "sp-blocks", "aria-label": "body blocks" }, ...blocks));
+      const copy = el("button", { type: "button", class: "btn btn-ghost btn-small",
+                                  text: "Copy genome as JSON" });
+      copy.addEventListener("click", async () => {
+        const text = JSON.stringify(g, null, 2);
+        try {
+          await navigator.clipboard.writeText(text);
+          copy.textContent = "Copied";
+        } catch (error) {
+          copy.textContent = "Copy failed";
+        }
+        setTimeout(() => { copy.textContent = "Copy genome as JSON"; }, 1600);
+      });
+      parts.push(el("p", { class: "sp-detail-actions" }, copy));
+    }
+    box.replaceChildren(...parts);
+  }
+
+  // ---------------------------------------------------------------- start
+  function start() {
+    $("sp-table").querySelector("thead").addEventListener("click", onHeaderClick);
+    $("sp-filter").addEventListener("input", (e) => { state.filter = e.target.value; renderTable(); });
+    $("sp-front-only").addEventListener("change", (e) => {
+      state.frontOnly = e.target.checked; renderTable();
+    });
+    tbody.addEventListener("click", (e) => {
+      const tr = e.target.closest("tr[data-trial]");
+      if (tr) select(Number(tr.dataset.trial), false);
+    });
+    tbody.addEventListener("keydown", (e) => {
+      const tr = e.target.closest("tr[data-trial]");
+      if (tr && (e.key === "Enter" || e.key === " ")) {
+        e.preventDefault();
+        select(Number(tr.dataset.trial), false);
+      }
+    });
+    for (const form of [$("sp-cancel"), $("sp-resume")]) {
+      form.addEventListener("submit", () => { form.querySelector("button").disabled = true; });
+    }
+    if (typeof Chart !== "undefined") createChart();
+    render();
+    setInterval(renderClock, 1000);
+    connect();
+  }
+
+  start();
+})();

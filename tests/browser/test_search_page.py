@@ -1,0 +1,304 @@
+"""The live search page in Chromium: trials arrive over the WebSocket without a reload, the
+Pareto chart keeps the user's zoom while it updates, tooltips read as words, the table sorts,
+filters and selects together with the chart, status events flip the page, and a reload
+rebuilds everything from the snapshot."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import Studio
+
+CHART = "Chart.getChart(document.getElementById('sp-pareto'))"
+TOOLTIP_WORDS = re.compile(
+    r"^#\d+ w\d+_\S+ — \d+\.\d{2} dB PSNR, \d+\.\d{2} G MACs, \d+\.\d{2}\sK params, \d+ ms$")
+
+
+def open_search(page: Any, studio: Studio, search_id: int) -> None:
+    page.goto(f"{studio.url}/searches/{search_id}/")
+    expect(page.locator("#sp-live")).to_have_attribute("data-state", "live", timeout=15_000)
+
+
+def expect_rows(page: Any, n: int) -> None:
+    """n trial rows, none of them still running (all their events applied)."""
+    expect(page.locator("#sp-rows tr")).to_have_count(n)
+    expect(page.locator("#sp-rows tr[data-state='running']")).to_have_count(0)
+
+
+def axis_range(page: Any) -> list[float]:
+    return page.evaluate(f"(() => {{ const c = {CHART}; const x = c.scales.x, y = c.scales.y; "
+                         "return [x.min, x.max, y.min, y.max]; })()")
+
+
+def plotted_trials(page: Any) -> list[int]:
+    """Trial numbers drawn as points (front and dominated datasets)."""
+    return sorted(page.evaluate(f"(() => {{ const c = {CHART}; return [1, 2].flatMap(i => "
+                                "c.data.datasets[i].data.map(p => p.trial)); })()"))
+
+
+def point_position(page: Any, dataset: int, index: int) -> tuple[float, float]:
+    """Viewport coordinates of a drawn point (after its animation settled)."""
+    page.locator("#sp-pareto").scroll_into_view_if_needed()
+    page.wait_for_timeout(450)
+    x, y = page.evaluate(f"(() => {{ const c = {CHART}; const p = "
+                         f"c.getDatasetMeta({dataset}).data[{index}]; return [p.x, p.y]; }})()")
+    box = page.locator("#sp-pareto").bounding_box()
+    return box["x"] + x, box["y"] + y
+
+
+def shot(page: Any, shots: Path, name: str, **kwargs: Any) -> None:
+    if kwargs.get("full_page"):
+        page.evaluate("window.scrollTo(0, 0)")
+        page.mouse.move(0, 0)
+    path = shots / f"{name}.png"
+    page.screenshot(path=str(path), **kwargs)
+    print(f"screenshot: {path}")
+
+
+def test_trials_arrive_live_with_tooltips_in_words(page: Any, studio: Studio,
+                                                   shots: Path) -> None:
+    search = studio.new_search("Live arrivals", n_trials=12)
+    open_search(page, studio, search)
+    expect(page.locator("#sp-table-empty")).to_be_visible()
+    page.evaluate("window.__sameDocument = true")
+
+    studio.driver("baselines", search=search)
+    studio.driver("progress", search=search, number=0, step=300, steps=600, loss=0.0213)
+    expect(page.locator("#sp-current")).to_contain_text("current trial: step 300 / 600")
+    studio.driver("trials", search=search, numbers=list(range(8)), n_trials=12, progress=True,
+                  reject=[7])
+
+    expect_rows(page, 8)
+    assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
+    expect(page.locator("#sp-done")).to_have_text("7")  # a rejected genome does not count
+    expect(page.locator("#sp-rows tr[data-trial='7']")).to_contain_text("rejected")
+    expect(page.locator("#sp-baselines")).to_contain_text("ESPCN")
+    expect(page.locator("#sp-best")).to_contain_text("dB")
+    assert plotted_trials(page) == list(range(7))
+    shot(page, shots, "01-live-arrivals", full_page=True)
+
+    x, y = point_position(page, dataset=1, index=0)
+    page.mouse.move(x, y)
+    tooltip = page.locator("#sp-tooltip strong")
+    expect(tooltip).to_be_visible()
+    words = tooltip.inner_text()
+    assert TOOLTIP_WORDS.match(words), words
+    assert "{" not in words and "psnr" not in words
+    shot(page, shots, "02-tooltip", clip=_chart_clip(page))
+
+    x, y = point_position(page, dataset=3, index=0)  # a learned baseline
+    page.mouse.move(x, y)
+    expect(tooltip).to_contain_text("(baseline) — ")
+    expect(tooltip).to_contain_text(" G MACs")
+
+
+def _chart_clip(page: Any) -> dict[str, float]:
+    box = page.locator(".sp-main").bounding_box()
+    return {"x": box["x"] - 8, "y": box["y"] - 8, "width": box["width"] + 16,
+            "height": box["height"] + 16}
+
+
+def test_zoom_survives_live_updates(page: Any, studio: Studio, shots: Path) -> None:
+    search = studio.new_search("Zoom and update", n_trials=20)
+    studio.driver("baselines", search=search)
+    studio.driver("trials", search=search, numbers=list(range(8)), n_trials=20, progress=False)
+    open_search(page, studio, search)
+    expect_rows(page, 8)
+    page.wait_for_timeout(400)
+    full = axis_range(page)
+    chart_id = page.evaluate(f"{CHART}.id")
+    expect(page.locator("#sp-zoom-reset")).to_be_disabled()
+
+    # Wheel zoom in around the middle of the plot.
+    box = page.locator("#sp-pareto").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.45)
+    for _ in range(3):
+        page.mouse.wheel(0, -200)
+        page.wait_for_timeout(120)
+    page.wait_for_timeout(400)
+    zoomed = axis_range(page)
+    assert zoomed[0] > full[0] and zoomed[1] < full[1], (full, zoomed)
+    assert zoomed[3] - zoomed[2] < full[3] - full[2], (full, zoomed)
+    expect(page.locator("#sp-zoom-reset")).to_be_enabled()
+
+    # More trials arrive: drawn, marked as new, and the zoom stays where the user put it.
+    studio.driver("trials", search=search, numbers=list(range(8, 14)), n_trials=20,
+                  progress=False)
+    expect_rows(page, 14)
+    page.wait_for_timeout(400)
+    assert plotted_trials(page) == list(range(14))
+    after = axis_range(page)
+    assert after == zoomed, (zoomed, after)
+    assert page.evaluate(f"{CHART}.id") == chart_id, "the chart was re-created"
+    shot(page, shots, "03-zoomed-after-update", clip=_chart_clip(page))
+
+    # Reset: back to a range that holds every point; then a drag-rectangle zoom.
+    page.click("#sp-zoom-reset")
+    page.wait_for_timeout(400)
+    reset = axis_range(page)
+    macs = page.evaluate(f"{CHART}.data.datasets.slice(1).flatMap(d => d.data.map(p => p.x))")
+    assert reset[0] <= min(macs) and reset[1] >= max(macs)
+    expect(page.locator("#sp-zoom-reset")).to_be_disabled()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.6, steps=8)
+    page.mouse.up()
+    page.wait_for_timeout(400)
+    dragged = axis_range(page)
+    assert dragged[0] > reset[0] and dragged[1] < reset[1], (reset, dragged)
+    studio.driver("trials", search=search, numbers=[14, 15], n_trials=20, progress=False)
+    expect_rows(page, 16)
+    page.wait_for_timeout(400)
+    assert axis_range(page) == dragged
+
+
+def test_table_sorts_filters_and_selects_with_the_chart(page: Any, studio: Studio,
+                                                        shots: Path) -> None:
+    search = studio.new_search("Sort and select", n_trials=12)
+    studio.driver("baselines", search=search)
+    studio.driver("trials", search=search, numbers=list(range(12)), n_trials=12, progress=False)
+    open_search(page, studio, search)
+    rows = page.locator("#sp-rows tr")
+    expect_rows(page, 12)
+
+    def psnr_column() -> list[float]:
+        return [float(v) for v in page.locator("#sp-rows tr td:nth-child(4)").all_inner_texts()]
+
+    page.click("#sp-table th[data-key=psnr] button")
+    expect(page.locator("#sp-table th[data-key=psnr]")).to_have_attribute("aria-sort",
+                                                                          "descending")
+    assert psnr_column() == sorted(psnr_column(), reverse=True)
+    page.click("#sp-table th[data-key=psnr] button")
+    expect(page.locator("#sp-table th[data-key=psnr]")).to_have_attribute("aria-sort",
+                                                                          "ascending")
+    assert psnr_column() == sorted(psnr_column())
+
+    # Filter by text over architecture and state; then the front-only toggle.
+    page.fill("#sp-filter", "dwsep")
+    archs = page.locator("#sp-rows tr td:nth-child(3)").all_inner_texts()
+    assert archs and all("dwsep" in a for a in archs)
+    page.fill("#sp-filter", "")
+    expect(rows).to_have_count(12)
+    page.check("#sp-front-only")
+    front = page.evaluate(f"{CHART}.data.datasets[1].data.map(p => p.trial)")
+    expect(rows).to_have_count(len(front))
+    page.uncheck("#sp-front-only")
+
+    # A row click selects the trial in the table, the detail panel and the chart.
+    row = page.locator("#sp-rows tr[data-trial='5']")
+    row.click()
+    expect(row).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#sp-detail")).to_contain_text("#5")
+    expect(page.locator("#sp-detail")).to_contain_text("Genome")
+    # ... and a point click selects its row.
+    x, y = point_position(page, dataset=1, index=0)
+    page.mouse.click(x, y)
+    expect(page.locator(f"#sp-rows tr[data-trial='{front[0]}']")).to_have_attribute(
+        "aria-selected", "true")
+    expect(page.locator("#sp-detail")).to_contain_text(f"#{front[0]}")
+    expect(row).to_have_attribute("aria-selected", "false")
+    shot(page, shots, "04-selected", full_page=True)
+
+
+def test_status_events_flip_the_page_and_reload_keeps_every_trial(
+        page: Any, studio: Studio, shots: Path) -> None:
+    search = studio.new_search("Status and reload", n_trials=6)
+    open_search(page, studio, search)
+    expect(page.locator("#sp-status")).to_have_text("running")
+    expect(page.locator("#sp-cancel")).to_be_visible()
+    expect(page.locator("#sp-plot")).to_be_hidden()
+
+    studio.driver("baselines", search=search)
+    studio.driver("trials", search=search, numbers=list(range(6)), n_trials=6, progress=False)
+    expect_rows(page, 6)
+    studio.driver("finish", search=search, trained=6)
+    expect(page.locator("#sp-status")).to_have_text("finished")
+    expect(page.locator("#sp-cancel")).to_be_hidden()
+    expect(page.locator("#sp-plot")).to_be_visible()
+    expect(page.locator("#sp-bar")).to_have_attribute("aria-valuenow", "6")
+
+    page.reload()
+    expect(page.locator("#sp-live")).to_have_attribute("data-state", "live")
+    expect_rows(page, 6)
+    expect(page.locator("#sp-status")).to_have_text("finished")
+    assert plotted_trials(page) == list(range(6))
+    shot(page, shots, "05-finished-after-reload", full_page=True)
+    page.set_viewport_size({"width": 400, "height": 860})
+    page.wait_for_timeout(300)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400, f"the page scrolls sideways on a phone ({width}px)"
+    shot(page, shots, "07-phone", full_page=True)
+
+
+def test_failed_search_shows_its_error_and_offers_resume(page: Any, studio: Studio,
+                                                         shots: Path) -> None:
+    search = studio.new_search("Failing", n_trials=6)
+    open_search(page, studio, search)
+    studio.driver("fail", search=search, error="the clip's degraded frames are too small")
+    expect(page.locator("#sp-status")).to_have_text("failed")
+    expect(page.locator("#sp-error")).to_contain_text("degraded frames are too small")
+    expect(page.locator("#sp-resume")).to_be_visible()
+    expect(page.locator("#sp-cancel")).to_be_hidden()
+    shot(page, shots, "06-failed")
+
+
+def test_gaps_are_filled_and_a_dropped_socket_reconnects(page: Any, studio: Studio) -> None:
+    """Between the page and the server: one trial_finished message is lost (the page reads
+    it back from the JSON endpoint), then the socket is closed (the page reconnects and
+    re-applies the snapshot, so trials sent meanwhile are there)."""
+    search = studio.new_search("Gaps and reconnects", n_trials=12)
+    sockets: list[Any] = []
+    lost: list[int] = []
+
+    def relay(ws: Any) -> None:
+        server = ws.connect_to_server()
+        sockets.append(ws)
+
+        def from_server(message: str | bytes) -> None:
+            data = json.loads(message)
+            event = data.get("event") or {}
+            if event.get("kind") == "trial_finished" and event["trial"]["number"] == 2 \
+                    and not lost:
+                lost.append(event["seq"])  # never delivered
+                return
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    page.route_web_socket(re.compile(r"/ws/searches/"), relay)
+    open_search(page, studio, search)
+    studio.driver("trials", search=search, numbers=list(range(4)), n_trials=12, progress=False)
+    expect_rows(page, 4)
+    expect(page.locator("#sp-rows tr[data-trial='2']")).to_contain_text("complete")
+    assert lost, "the relay did not drop the message it was meant to"
+    assert plotted_trials(page) == [0, 1, 2, 3]
+
+    sockets[0].close()
+    expect(page.locator("#sp-live")).to_have_attribute("data-state", "offline")
+    studio.driver("trials", search=search, numbers=[4, 5], n_trials=12, progress=False)
+    expect(page.locator("#sp-live")).to_have_attribute("data-state", "live", timeout=15_000)
+    expect_rows(page, 6)
+    assert len(sockets) >= 2
+    studio.driver("trials", search=search, numbers=[6], n_trials=12, progress=False)
+    expect_rows(page, 7)
+    assert plotted_trials(page) == list(range(7))
+
+
+def test_cancel_goes_through_the_form_and_the_page_follows(page: Any, studio: Studio) -> None:
+    search = studio.new_search("Cancelled", n_trials=8)
+    studio.driver("trials", search=search, numbers=[0, 1, 2], n_trials=8, progress=False)
+    open_search(page, studio, search)
+    with page.expect_navigation():
+        page.click("#sp-cancel button")
+    expect(page.locator("#sp-live")).to_have_attribute("data-state", "live")
+    expect(page.locator("#sp-status")).to_have_text("cancelling")
+    expect(page.locator("#sp-cancel")).to_be_hidden()
+    studio.driver("finish", search=search, trained=3)  # the worker stops after its trial
+    expect(page.locator("#sp-status")).to_have_text("cancelled")
+    expect(page.locator("#sp-resume")).to_be_visible()
+    expect_rows(page, 3)

@@ -1,0 +1,79 @@
+"""The search page without a browser: it renders, hands its data to the script as JSON (never
+inline JS), loads only files the studio serves itself, and the vendored chart library carries
+its licence and version."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+
+from tests.conftest import REPO
+from webapp.studio.models import Clip, Search
+
+VENDOR = REPO / "static" / "vendor"
+VENDORED = {
+    "chartjs-4.6.1": "chart.umd.min.js",
+    "chartjs-plugin-zoom-2.2.0": "chartjs-plugin-zoom.min.js",
+    "hammerjs-2.0.8": "hammer.min.js",
+}
+
+
+def test_vendored_libraries_carry_licence_and_version() -> None:
+    for folder, script in VENDORED.items():
+        path = VENDOR / folder
+        version = folder.rsplit("-", 1)[1]
+        assert (path / script).stat().st_size > 1000
+        assert "MIT" in (path / "LICENSE.md").read_text() or "Permission is hereby granted" in \
+            (path / "LICENSE.md").read_text()
+        assert (path / "VERSION").read_text().strip() == version
+        assert version in (path / "README.md").read_text()
+
+
+def test_scripts_reference_no_remote_host() -> None:
+    for path in [REPO / "static/studio/search.js", REPO / "static/studio/search.css"]:
+        text = path.read_text()
+        assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", text), path
+
+
+def test_search_page_renders_with_json_data_and_local_assets(
+        client_in: Client, user: User, make_clip: Callable[..., Clip],
+        make_search: Callable[..., Search]) -> None:
+    search = make_search(make_clip(user))
+    response = client_in.get(reverse("studio:search_detail", args=[search.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+
+    data = re.search(r'<script id="sp-search" type="application/json">(.*?)</script>', html,
+                     re.S)
+    assert data is not None
+    assert json.loads(data.group(1))["id"] == search.pk
+    assert f'"{reverse("studio:search_data", args=[search.pk])}"' in html
+    # Scripts only from /static/, no inline code; stylesheets likewise.
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+    for attrs, body in scripts:
+        if 'type="application/json"' in attrs:
+            continue
+        assert re.search(r'src="/static/', attrs) and not body.strip(), attrs
+    for href in re.findall(r'<link[^>]+href="([^"]+)"', html):
+        assert href.startswith(("/static/", "data:")), href
+    assert "search.js" in html and "chart.umd.min.js" in html
+    # Control forms post to the API with a CSRF token.
+    assert reverse("studio:search_cancel", args=[search.pk]) in html
+    assert reverse("studio:search_resume", args=[search.pk]) in html
+    assert html.count("csrfmiddlewaretoken") >= 2
+
+
+def test_static_files_referenced_by_the_page_exist() -> None:
+    template = (REPO / "webapp/studio/templates/studio/search_detail.html").read_text()
+    for name in re.findall(r"{% static '([^']+)' %}", template):
+        assert (REPO / "static" / name).is_file(), name
+
+
+def test_template_has_no_inline_script() -> None:
+    template = (REPO / "webapp/studio/templates/studio/search_detail.html").read_text()
+    assert "<script>" not in template and "onclick" not in template.lower()
