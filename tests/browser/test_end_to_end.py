@@ -1,0 +1,147 @@
+"""The whole flow in Chromium against the studio exactly as `make run` starts it (embedded:
+no environment variable, SQLite, in-memory channels, the in-process worker): sign up, upload
+city_tiny.mp4, start a tiny search from the form, watch rows arrive without a reload, zoom the
+Pareto chart and keep the zoom while points arrive, see the search finish, take screenshots."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PYTHON, _free_port
+from tests.browser.test_search_page import CHART, axis_range
+from tests.conftest import REPO, TINY_CLIP
+
+SCALED_VARIABLES = ("REDIS_URL", "DATABASE_URL", "MEDIA_ROOT", "STUDIO_OPTUNA_STORAGE",
+                    "STUDIO_INPROCESS_WORKER", "DJANGO_ALLOWED_HOSTS", "PIXEL_CACHE_DIR")
+
+
+@pytest.fixture
+def embedded_studio(tmp_path: Path) -> Iterator[str]:
+    """`make run`: migrate, then daphne; only STUDIO_DATA_DIR moves its files to tmp."""
+    env = {k: v for k, v in os.environ.items() if k not in SCALED_VARIABLES}
+    env["STUDIO_DATA_DIR"] = str(tmp_path / "var")
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env,
+                   check=True, timeout=300)
+    port = _free_port()
+    log_path = tmp_path / "daphne.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [str(Path(PYTHON).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+             "webapp.asgi:application"], cwd=REPO, env=env, stdout=log,
+            stderr=subprocess.STDOUT)
+        try:
+            import socket
+
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(log_path.read_text()) from None
+                    time.sleep(0.3)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    print(log_path.read_text()[-3000:])
+
+
+@pytest.fixture
+def local_page(embedded_studio: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    blocked: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1360, "height": 1000})
+
+        def only_local(route: Any) -> None:
+            if urlparse(route.request.url).hostname == "127.0.0.1":
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_local)
+        page = context.new_page()
+        page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        yield page
+        browser.close()
+    assert not blocked, blocked
+    assert not problems, problems
+
+
+def test_sign_up_upload_search_watch_finish(local_page: Any, embedded_studio: str,
+                                            shots: Path) -> None:
+    page, url = local_page, embedded_studio
+    page.goto(url + "/")
+    assert "/accounts/login/" in page.url  # login required
+    page.goto(url + "/signup/")
+    page.fill("input[name=username]", "grace")
+    page.fill("input[name=password1]", "tiny-fast-networks-7")
+    page.fill("input[name=password2]", "tiny-fast-networks-7")
+    with page.expect_navigation():
+        page.click("form button[type=submit]")
+
+    # Upload the real clip through the form.
+    page.goto(url + "/")
+    page.set_input_files("input[type=file][name=file]", str(TINY_CLIP))
+    with page.expect_navigation():
+        page.locator("input[type=file][name=file]").locator(
+            "xpath=ancestor::form").locator("button[type=submit]").click()
+    page.goto(url + "/")
+    clip_link = page.locator("a[href^='/clips/']").first
+    expect(clip_link).to_be_visible()
+    clip_link.click()
+    expect(page.locator("body")).to_contain_text("192")  # probe data: 192x128
+    page.screenshot(path=str(shots / "e2e-1-clip.png"), full_page=True)
+
+    # A tiny search from the form.
+    page.click("a[href*='/searches/new/']")
+    page.fill("input[name=n_trials]", "3")
+    page.fill("input[name=steps]", "10")
+    page.fill("input[name=width]", "320")
+    page.fill("input[name=height]", "180")
+    page.select_option("select[name=strategy]", "random")
+    page.screenshot(path=str(shots / "e2e-2-form.png"), full_page=True)
+    with page.expect_navigation():
+        page.locator("form button[type=submit]").last.click()
+    assert "/searches/" in page.url, page.url
+    page.evaluate("window.__sameDocument = true")
+
+    # Rows arrive live; zoom the chart as soon as there are points, and keep it.
+    expect(page.locator("#sp-rows tr")).not_to_have_count(0, timeout=180_000)
+    page.wait_for_function(f"{CHART}.data.datasets.slice(1).some(d => d.data.length > 0)",
+                           timeout=180_000)
+    box = page.locator("#sp-pareto").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    for _ in range(2):
+        page.mouse.wheel(0, -200)
+        page.wait_for_timeout(150)
+    page.wait_for_timeout(400)
+    zoomed = axis_range(page)
+    expect(page.locator("#sp-zoom-reset")).to_be_enabled()
+
+    expect(page.locator(".badge-finished").first).to_be_visible(timeout=240_000)
+    expect(page.locator("#sp-done")).to_have_text("3")
+    assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
+    assert axis_range(page) == zoomed, "new points reset the user's zoom"
+    page.screenshot(path=str(shots / "e2e-3-finished.png"), full_page=True)
+    page.reload()
+    expect(page.locator("#sp-rows tr[data-state='complete']")).to_have_count(3, timeout=15_000)
