@@ -46,9 +46,7 @@ def _free_port() -> int:
 
 
 def _host_command(command: str, port: int) -> str:
-    """The compose command with this machine's executables and a free port."""
-    for tool in ("python", "daphne", "celery"):
-        command = command.replace(f"{tool} ", f"{VENV_BIN / tool} ", 1)
+    """The compose command on a free local port (executables come from the venv via PATH)."""
     return command.replace("-b 0.0.0.0 -p 8000", f"-b 127.0.0.1 -p {port}")
 
 
@@ -60,6 +58,7 @@ def _host_env(tmp_path: Path, database: str) -> dict[str, str]:
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
         "STUDIO_DATA_DIR": str(tmp_path), "MEDIA_ROOT": str(tmp_path / "media"),
         "PIXEL_CACHE_DIR": str(tmp_path / "frame-cache"), "DJANGO_SECRET_KEY": "compose-test",
+        "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",  # python, daphne, celery
     })
     return env
 
@@ -104,7 +103,7 @@ def test_web_and_worker_commands_start(tmp_path: Path, postgres_database: str) -
                 assert worker.poll() is None, worker_log.read_text()[-2000:]
                 time.sleep(0.5)
             assert "ready." in worker_log.read_text(), worker_log.read_text()[-2000:]
-            assert "redis://127.0.0.1:6379/13" in worker_log.read_text()
+            assert "@127.0.0.1:6379/13" in worker_log.read_text()  # the broker it was given
         finally:
             for process in (web, worker):
                 process.terminate()

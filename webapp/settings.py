@@ -68,14 +68,18 @@ DATABASES = {"default": dj_database_url.parse(
 )}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A worker thread and the server write at once: wait for the lock instead of failing.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    # WAL lets pages read while the worker writes.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE",
+                                       "init_command": "PRAGMA journal_mode=WAL;"}
     # A file (other processes may need to see it), one per test run (runs may overlap).
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-studio-{os.getpid()}.sqlite3")}
 
 if SCALED:
     CHANNEL_LAYERS = {"default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        # redis-py 8 reads with a 5 s socket timeout by default, exactly channels-redis's
+        # 5 s BZPOPMIN: an idle socket's receive then raised TimeoutError and dropped it.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
     }}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

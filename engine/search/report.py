@@ -47,6 +47,7 @@ def trial_record(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "steps": result.get("steps"),
         "train_seconds": result.get("train_seconds"),
         "final_loss": result.get("final_loss"),
+        "counted": bool(attrs.get("counted")),  # spent a training budget (see counted_trials)
     }
     if "reason" in attrs:
         record["reason"] = attrs["reason"]
@@ -97,7 +98,8 @@ def build_report(study: optuna.Study, data: SearchData, baselines: list[dict],
     front = front_of(finished, config.objectives[1])
     reference_psnr = baselines[0]["psnr"]
     knee = knee_point([(r["psnr"], math.log10(r["macs"])) for r in front])
-    trained = [r for r in finished if r["state"] in ("complete", "failed")]
+    # A killed worker's trial is failed by Optuna but never counted: it is not a result.
+    trained = [r for r in finished if r["counted"]]
     train_seconds = sum(r["train_seconds"] or 0.0 for r in trained)
     return {
         "version": 1,

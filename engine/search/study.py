@@ -38,6 +38,8 @@ def fingerprint(config: SearchConfig) -> dict:
 def make_storage(url: str | None) -> optuna.storages.BaseStorage | None:
     if url is None:
         return None
+    if url.startswith("postgres://"):  # the Heroku/dj-database-url spelling SQLAlchemy refuses
+        url = "postgresql://" + url[len("postgres://"):]
     try:
         return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
     except Exception as error:  # SQLAlchemy raises many types; all mean "cannot open"

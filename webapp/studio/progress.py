@@ -91,8 +91,11 @@ class StudioSink:
     def __init__(self, search_id: int) -> None:
         self.search_id = search_id
         self.group = f"search-{search_id}"
+        self.n_finished: int | None = None  # the engine's count when the run ended
 
     def emit(self, event: Event) -> None:
+        if isinstance(event, SearchFinished):
+            self.n_finished = event.n_finished
         payload = event.to_dict()
         kind = payload.pop("kind")
         if isinstance(event, TrainingProgress):

@@ -21,12 +21,13 @@ from engine.data.video_io import ClipError
 from engine.registry import UnknownNameError
 from engine.search.report import trial_record
 from engine.search.search import SearchError, run_search, start_search
-from engine.search.study import StudyError
+from engine.search.study import StudyError, make_storage
 from webapp.studio.models import Search, Trial
 from webapp.studio.progress import StudioSink, announce, trial_defaults
 
 log = logging.getLogger(__name__)
 USER_ERRORS = (ConfigError, ClipError, SearchError, StudyError, UnknownNameError)
+ORPHANED = "its worker stopped mid-trial; not counted, the genome may be retried"
 
 
 def engine_config(search: Search) -> SearchConfig:
@@ -56,7 +57,7 @@ def sync_trials(search: Search, study: optuna.Study) -> None:
         if trial is not None and trial.state != optuna.trial.TrialState.RUNNING:
             record = trial_record(trial)
             if record["state"] == "failed" and not record.get("reason"):
-                record["reason"] = "its worker stopped mid-trial; the genome may be retried"
+                record["reason"] = ORPHANED
             Trial.objects.filter(pk=row.pk).update(**trial_defaults(record))
 
 
@@ -91,9 +92,9 @@ def search_worker(search_id: int) -> None:
     search = Search.objects.select_related("clip").get(pk=search_id)
     if not search.is_active:
         return
+    sink = StudioSink(search_id)
     try:
-        report = run_search(engine_config(search), StudioSink(search_id),
-                            settings.STUDIO_CACHE_DIR,
+        report = run_search(engine_config(search), sink, settings.STUDIO_CACHE_DIR,
                             should_stop=lambda: _cancel_requested(search_id))
     except USER_ERRORS as error:
         fail(search_id, error)
@@ -102,12 +103,21 @@ def search_worker(search_id: int) -> None:
         log.exception("search %s failed", search_id)
         fail(search_id, f"internal error: {error}")
         return
-    finish(search_id, report)
+    finish(search_id, report, sink.n_finished)
 
 
-def finish(search_id: int, report: dict) -> None:
-    """Store the report; the search is finished, cancelled, or still running elsewhere."""
-    counted = report["timing"]["trained_trials"]
+def finish(search_id: int, report: dict, counted: int | None = None) -> None:
+    """Store the report; the search is finished, cancelled, or still running elsewhere.
+
+    `counted` is the engine's own count (`counted_trials`); the report's `trained_trials`
+    also counts a killed worker's trial once Optuna has failed it as stale. A worker can
+    also end short of `n_trials` when its proposals run out (most genomes broke a constraint
+    or repeated one): the search is then finished unless another worker still runs trials."""
+    if counted is None:
+        counted = report["timing"]["trained_trials"]
+    search = Search.objects.get(pk=search_id)
+    short = counted < search.n_trials and not search.cancel_requested
+    others_busy = short and search.workers > 1 and _trials_running(search)
     with transaction.atomic():
         search = Search.objects.select_for_update().get(pk=search_id)
         search.report = report
@@ -115,10 +125,56 @@ def finish(search_id: int, report: dict) -> None:
             search.status = Search.Status.FINISHED
         elif search.cancel_requested:
             search.status = Search.Status.CANCELLED
+        elif not others_busy:
+            search.status = Search.Status.FINISHED
         search.finished_trials = counted
         if search.status != Search.Status.RUNNING:
             search.finished_at = timezone.now()
         search.save(update_fields=["report", "status", "finished_trials", "finished_at"])
+    if search.status != Search.Status.RUNNING:
+        settle_trials(search)
     kind = {"finished": "search_done", "cancelled": "search_cancelled"}.get(search.status)
     if kind:
-        announce(search_id, kind, {"finished": counted, "status": search.status})
+        payload = {"finished": counted, "status": search.status}
+        if counted < search.n_trials and kind == "search_done":
+            payload["reason"] = (f"stopped after {counted} of {search.n_trials} trials: the "
+                                 "proposals ran out (constraints or repeated genomes)")
+        announce(search_id, kind, payload)
+
+
+def _study(search: Search) -> optuna.Study:
+    config = engine_config(search)
+    return optuna.load_study(study_name=config.study_name, storage=make_storage(config.storage))
+
+
+def _trials_running(search: Search) -> bool:
+    """Whether a live worker still runs a trial of the search (stale ones are failed first)."""
+    try:
+        study = _study(search)
+        optuna.storages.fail_stale_trials(study)
+        return bool(study.get_trials(deepcopy=False,
+                                     states=(optuna.trial.TrialState.RUNNING,)))
+    except Exception:
+        log.exception("search %s: cannot read its study", search.pk)
+        return False
+
+
+def settle_trials(search: Search) -> None:
+    """No row of a search that has ended stays 'running'.
+
+    Optuna fails a killed worker's trial only once its heartbeat is older than the grace
+    period (engine/search/study.py), and a resumed search can end before that. Rows whose
+    trial Optuna has finished take its state; with one worker, a trial still RUNNING when
+    that worker ends belonged to a worker that died: its row reads 'failed' (never counted;
+    Optuna itself marks it failed after the grace period, at the study's next opening)."""
+    if not search.trials.filter(state="running").exists():
+        return
+    try:
+        study = _study(search)
+        optuna.storages.fail_stale_trials(study)
+        sync_trials(search, study)
+    except Exception:  # settling is cosmetic: it must never fail a finished search
+        log.exception("search %s: could not settle its running trials", search.pk)
+        return
+    if search.workers <= 1:
+        search.trials.filter(state="running").update(state="failed", reason=ORPHANED)

@@ -1,0 +1,108 @@
+"""The Django side of the reliability scenarios, run in a subprocess with the scenario's
+environment (settings read REDIS_URL / DATABASE_URL / STUDIO_DATA_DIR at import, so the test
+process, configured by pytest-django, cannot play this part itself).
+
+    python -m tests.reliability.driver create '{"username": ..., "config": {...}}'
+    python -m tests.reliability.driver launch SEARCH_ID
+    python -m tests.reliability.driver dump SEARCH_ID
+
+Each command prints one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+
+
+def create(spec: dict[str, Any]) -> dict[str, Any]:
+    """A user (with a logged-in session), a clip copied into MEDIA_ROOT, and a search."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from engine.config import SearchConfig
+    from engine.data.frame_cache import content_hash
+    from engine.data.video_io import probe
+    from tests.conftest import TINY_CLIP
+    from webapp.studio.models import Clip, Search
+
+    user = get_user_model().objects.create_user(spec["username"], password=spec["password"])
+    relative = f"clips/{user.pk}/{uuid.uuid4().hex}.mp4"
+    target = Path(settings.MEDIA_ROOT) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(TINY_CLIP, target)
+    info = probe(target)
+    clip = Clip.objects.create(
+        owner=user, file=relative, original_name=TINY_CLIP.name,
+        size_bytes=target.stat().st_size, content_hash=content_hash(target), codec=info.codec,
+        width=info.width, height=info.height, fps=info.fps, frame_count=info.frame_count,
+        duration_s=info.duration_s)
+    config = SearchConfig.from_dict({"clip": "x", **spec["config"]})  # clip: filled by tasks
+    search = Search.objects.create(owner=user, clip=clip, name=spec.get("name", ""),
+                                   config=config.to_dict(),
+                                   status=spec.get("status", Search.Status.QUEUED))
+    client = Client()
+    client.force_login(user)
+    return {"user": user.pk, "clip": clip.pk, "search": search.pk,
+            "sessionid": client.cookies[settings.SESSION_COOKIE_NAME].value}
+
+
+def launch(search_id: int) -> dict[str, Any]:
+    from webapp.studio.tasks import launch_search
+
+    result = launch_search.delay(search_id)
+    return {"task": result.id}
+
+
+def dump(search_id: int) -> dict[str, Any]:
+    """The rows as stored, and what the Optuna study says (the engine's own counting)."""
+    import optuna
+
+    from engine.search.search import counted_trials
+    from engine.search.study import make_storage
+    from webapp.studio.models import Search
+    from webapp.studio.tasks import engine_config
+
+    search = Search.objects.get(pk=search_id)
+    config = engine_config(search)
+    study = optuna.load_study(study_name=config.study_name, storage=make_storage(config.storage))
+    return {
+        "search": search.to_dict(),
+        "trials": [t.to_dict() for t in search.trials.all()],
+        "events": [e.to_dict() for e in search.events.all()],
+        "optuna": {
+            "counted": counted_trials(study),
+            "trials": [{"number": t.number, "state": t.state.name,
+                        "counted": bool(t.user_attrs.get("counted")),
+                        "outcome": t.user_attrs.get("outcome"),
+                        "values": t.values} for t in study.get_trials(deepcopy=False)],
+        },
+    }
+
+
+def main(argv: list[str]) -> None:
+    import django
+
+    django.setup()
+    command, argument = argv[0], argv[1]
+    if command == "create":
+        result = create(json.loads(argument))
+    elif command == "launch":
+        result = launch(int(argument))
+    elif command == "dump":
+        result = dump(int(argument))
+    else:
+        raise SystemExit(f"unknown command {command!r}: create, launch or dump")
+    print(json.dumps(result, default=str))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,144 @@
+"""The search WebSocket (webapp.asgi's stack: origin check, session auth, consumer) driven by
+channels' WebsocketCommunicator: who may connect, the snapshot, then increments in order as
+the progress sink persists and broadcasts (through broadcast.py's hand-off to the loop)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.test import Client, override_settings
+
+from engine.events import TrainingProgress, TrialFinished, TrialStarted
+from webapp.studio.models import Clip, Search
+from webapp.studio.progress import StudioSink, announce, record_event
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the consumer reads from its thread
+ORIGIN = (b"origin", b"http://testserver")
+GENOME = {"key": "c16-b2-relu", "channels": 16, "blocks": 2}
+
+
+def application() -> Any:
+    """webapp.asgi's application, without starting the embedded worker in the test run."""
+    with override_settings(STUDIO_INPROCESS_WORKER=False):
+        from webapp.asgi import application as app
+    return app
+
+
+def session_cookie(user: User) -> tuple[bytes, bytes]:
+    client = Client()
+    client.force_login(user)
+    return b"cookie", f"sessionid={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+def connect_outcome(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[bool, Any]:
+    async def attempt() -> tuple[bool, Any]:
+        communicator = WebsocketCommunicator(application(), path, headers=headers)
+        connected, code = await communicator.connect(timeout=5)
+        if connected:
+            await communicator.disconnect()
+        return connected, code
+
+    return async_to_sync(attempt)()
+
+
+def record(number: int, psnr: float, macs: int) -> dict[str, Any]:
+    return {"number": number, "state": "complete", "genome": GENOME, "arch": GENOME["key"],
+            "psnr": psnr, "ssim": 0.9, "macs": macs, "params": 2300, "latency_ms": 1.5,
+            "steps": 10, "train_seconds": 0.2}
+
+
+@pytest.fixture
+def search(user: User, make_clip: Callable[..., Clip],
+           make_search: Callable[..., Search]) -> Search:
+    return make_search(make_clip(user))
+
+
+def test_anonymous_is_refused(search: Search) -> None:
+    connected, code = connect_outcome(f"/ws/searches/{search.pk}/", [ORIGIN])
+    assert not connected and code == 4401
+
+
+def test_a_foreign_origin_is_refused(search: Search, user: User) -> None:
+    headers = [(b"origin", b"http://evil.example"), session_cookie(user)]
+    connected, _ = connect_outcome(f"/ws/searches/{search.pk}/", headers)
+    assert not connected
+
+
+def test_another_users_search_is_refused_like_a_missing_one(search: Search,
+                                                             other_user: User) -> None:
+    headers = [ORIGIN, session_cookie(other_user)]
+    assert connect_outcome(f"/ws/searches/{search.pk}/", headers) == (False, 4403)
+    assert connect_outcome(f"/ws/searches/{search.pk + 1000}/", headers) == (False, 4403)
+
+
+def test_owner_gets_a_snapshot_then_every_increment_in_order(search: Search, user: User) -> None:
+    # Before connecting: one trial started (persisted), so the snapshot has a trial row.
+    record_event(search.pk, "trial_started", {"number": 0, "genome": GENOME, "macs": 5000,
+                                              "at": 1.0})
+    sink = StudioSink(search.pk)
+
+    def progress() -> None:
+        sink.emit(TrialFinished(trial=record(0, 30.0, 5000), finished=1, n_trials=3,
+                                on_front=True))
+        sink.emit(TrialStarted(number=1, genome=GENOME, macs=9000))
+        sink.emit(TrainingProgress(number=1, step=5, steps=10, loss=0.1))
+        sink.emit(TrialFinished(trial=record(1, 31.0, 9000), finished=2, n_trials=3,
+                                on_front=True))
+        announce(search.pk, "cancel_requested", {})
+
+    headers = [ORIGIN, session_cookie(user)]
+
+    async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        communicator = WebsocketCommunicator(application(), f"/ws/searches/{search.pk}/",
+                                             headers=headers)
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected
+        snapshot = await communicator.receive_json_from(timeout=5)
+        await sync_to_async(progress)()
+        messages = [await communicator.receive_json_from(timeout=5) for _ in range(5)]
+        assert await communicator.receive_nothing(timeout=0.2)
+        await communicator.disconnect()
+        return snapshot, messages
+
+    snapshot, messages = async_to_sync(scenario)()
+
+    assert snapshot["type"] == "snapshot"
+    assert snapshot["search"]["id"] == search.pk and snapshot["search"]["seq"] == 1
+    assert [(t["number"], t["state"]) for t in snapshot["trials"]] == [(0, "running")]
+    assert {m["type"] for m in messages} == {"event"}
+    events = [m["event"] for m in messages]
+    assert [e["kind"] for e in events] == ["trial_finished", "trial_started",
+                                           "training_progress", "trial_finished",
+                                           "cancel_requested"]
+    assert [e["seq"] for e in events] == [2, 3, None, 4, 5]  # progress is transient
+    assert [e["finished"] for e in events if e["kind"] == "trial_finished"] == [1, 2]
+    assert events[0]["trial"]["psnr"] == 30.0 and events[2]["step"] == 5
+    # What was broadcast was persisted first: rows and the event sequence agree.
+    search.refresh_from_db()
+    assert search.event_seq == 5 and search.finished_trials == 2
+    assert [(t.number, t.state, t.on_front) for t in search.trials.all()] == [
+        (0, "complete", True), (1, "complete", True)]
+
+
+def test_a_closed_socket_leaves_the_group(search: Search, user: User) -> None:
+    headers = [ORIGIN, session_cookie(user)]
+
+    async def scenario() -> None:
+        communicator = WebsocketCommunicator(application(), f"/ws/searches/{search.pk}/",
+                                             headers=headers)
+        assert (await communicator.connect(timeout=5))[0]
+        await communicator.receive_json_from(timeout=5)
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        assert len(layer.groups.get(f"search-{search.pk}", {})) == 1
+        await communicator.disconnect()
+        assert not layer.groups.get(f"search-{search.pk}")
+
+    async_to_sync(scenario)()
