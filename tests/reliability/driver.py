@@ -47,7 +47,7 @@ def create(spec: dict[str, Any]) -> dict[str, Any]:
         duration_s=info.duration_s)
     config = SearchConfig.from_dict({"clip": "x", **spec["config"]})  # clip: filled by tasks
     search = Search.objects.create(owner=user, clip=clip, name=spec.get("name", ""),
-                                   config=config.to_dict(),
+                                   config=config.to_dict(), workers=spec.get("workers", 1),
                                    status=spec.get("status", Search.Status.QUEUED))
     client = Client()
     client.force_login(user)

@@ -184,3 +184,32 @@ def test_killed_worker_then_resume_counts_every_trial_exactly_once(stack: Stack)
     finishes = counted_finishes(listener.events())
     assert sorted(e["trial"]["number"] for e in finishes) == sorted(counted_numbers)
     assert max(e["finished"] for e in finishes) == n_trials
+
+
+def test_two_workers_share_one_search(stack: Stack) -> None:
+    """Optuna's distributed pattern: both worker processes run ask/evaluate/tell on the same
+    study; together they end with exactly the requested number of counted trials."""
+    first = stack.worker
+    second = stack.start_worker()
+    config = {**TINY, "n_trials": 6, "budget": {**TINY["budget"], "steps": 60}}
+    created = run_driver(stack.env, "create", json.dumps({
+        "username": f"user-{uuid.uuid4().hex[:8]}", "password": "correct horse 42",
+        "config": config, "workers": 2}))
+    search_id = created["search"]
+    http = HttpSession(stack.port, created["sessionid"])
+    listener = listen(stack, search_id, http)
+    try:
+        run_driver(stack.env, "launch", str(search_id))
+        end = listener.wait_event(lambda e: e["kind"] == "search_done", 180,
+                                  alive=second.check_alive)
+        assert end["kind"] == "search_done"
+    finally:
+        listener.close()
+    state = run_driver(stack.env, "dump", str(search_id))
+    # Each worker stops once 6 are counted; a trial the other worker had already started
+    # still finishes (as with Optuna's MaxTrialsCallback): at most workers - 1 extra.
+    assert state["search"]["status"] == "finished" and 6 <= state["optuna"]["counted"] <= 7
+    numbers = [t["number"] for t in state["trials"]]
+    assert len(numbers) == len(set(numbers))
+    for worker in (first, second):  # each process ran a share of the search
+        assert "search_worker" in worker.text() and "succeeded" in worker.text(), worker.tail()
