@@ -20,6 +20,31 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PYTHON, _free_port
 from tests.browser.test_search_page import CHART, axis_range
 from tests.conftest import REPO, TINY_CLIP
 
+# When each trial's row first shows as complete (browser clock; same machine as the worker).
+ROW_CLOCK = """(() => {
+  window.__rowSeen = {};
+  const note = () => document.querySelectorAll("#sp-rows tr[data-state='complete']")
+    .forEach(tr => { window.__rowSeen[tr.dataset.trial] ??= Date.now(); });
+  new MutationObserver(note).observe(document.getElementById("sp-rows"),
+    {childList: true, subtree: true, attributes: true});
+})()"""
+
+
+def report_row_latency(page: Any) -> None:
+    """Trial end in the worker (the event's `at`) to its row in the page: printed, guarded."""
+    data = page.evaluate("fetch(location.pathname.replace('/searches/', '/api/searches/')"
+                         ".replace(/\\/$/, '')).then(r => r.json())")
+    ends = {str(e["trial"]["number"]): e["at"] for e in data["events"]
+            if e["kind"] == "trial_finished" and e["trial"]["state"] == "complete"}
+    seen = page.evaluate("window.__rowSeen")
+    delays = sorted(seen[n] - ends[n] * 1000.0 for n in ends if n in seen)
+    assert len(delays) == len(ends) == 3, (ends, seen)
+    p95 = delays[min(len(delays) - 1, round(0.95 * (len(delays) - 1)))]
+    print(f"trial end -> row in the browser (embedded): ms {[round(d) for d in delays]}, "
+          f"p50 {delays[len(delays) // 2]:.0f}, p95 {p95:.0f}")
+    assert 0 <= delays[0] and p95 < 1000  # target 200 ms; this guards regressions
+
+
 SCALED_VARIABLES = ("REDIS_URL", "DATABASE_URL", "MEDIA_ROOT", "STUDIO_OPTUNA_STORAGE",
                     "STUDIO_INPROCESS_WORKER", "DJANGO_ALLOWED_HOSTS", "PIXEL_CACHE_DIR")
 
@@ -124,6 +149,7 @@ def test_sign_up_upload_search_watch_finish(local_page: Any, embedded_studio: st
         page.locator("form button[type=submit]").last.click()
     assert "/searches/" in page.url, page.url
     page.evaluate("window.__sameDocument = true")
+    page.evaluate(ROW_CLOCK)
 
     # Rows arrive live; zoom the chart as soon as there are points, and keep it.
     expect(page.locator("#sp-rows tr")).not_to_have_count(0, timeout=180_000)
@@ -143,5 +169,6 @@ def test_sign_up_upload_search_watch_finish(local_page: Any, embedded_studio: st
     assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
     assert axis_range(page) == zoomed, "new points reset the user's zoom"
     page.screenshot(path=str(shots / "e2e-3-finished.png"), full_page=True)
+    report_row_latency(page)
     page.reload()
     expect(page.locator("#sp-rows tr[data-state='complete']")).to_have_count(3, timeout=15_000)
