@@ -377,6 +377,7 @@
     badge.className = "badge sp-badge badge-" + s.status + (s.cancel_requested ? " sp-cancelling" : "");
     $("sp-cancel").hidden = !isActive() || s.cancel_requested;
     $("sp-resume").hidden = !["cancelled", "interrupted", "failed"].includes(s.status);
+    $("sp-restart").hidden = !isActive() || s.cancel_requested;
     $("sp-plot").hidden = s.status !== "finished";
     $("sp-error").hidden = !(s.status === "failed" && s.error);
     $("sp-error-text").textContent = s.error || "";
@@ -1135,7 +1136,7 @@
         select(Number(tr.dataset.trial), false);
       }
     });
-    for (const form of [$("sp-cancel"), $("sp-resume")]) {
+    for (const form of [$("sp-cancel"), $("sp-resume"), $("sp-restart")]) {
       form.addEventListener("submit", () => { form.querySelector("button").disabled = true; });
     }
     if (typeof Chart !== "undefined") createChart();
