@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -185,11 +186,10 @@ def storage_state(browser: Any, studio: Studio, tmp_path_factory: pytest.TempPat
     return str(path)
 
 
-@pytest.fixture
-def page(browser: Any, storage_state: str) -> Iterator[Any]:
-    """A signed-in page that only reaches 127.0.0.1 and collects console and page errors."""
-    context = browser.new_context(storage_state=storage_state,
-                                  viewport={"width": 1360, "height": 1000})
+@contextmanager
+def guarded_page(context: Any) -> Iterator[Any]:
+    """A page of `context` that only reaches 127.0.0.1; any request elsewhere, console error
+    or page error fails the test when the block ends."""
     problems: list[str] = []
     blocked: list[str] = []
 
@@ -208,6 +208,15 @@ def page(browser: Any, storage_state: str) -> Iterator[Any]:
     context.close()
     assert not blocked, f"requests to other hosts: {blocked}"
     assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def page(browser: Any, storage_state: str) -> Iterator[Any]:
+    """A signed-in, guarded page."""
+    context = browser.new_context(storage_state=storage_state,
+                                  viewport={"width": 1360, "height": 1000})
+    with guarded_page(context) as page:
+        yield page
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PYTHON, _free_port
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PYTHON, _free_port, guarded_page
 from tests.browser.test_search_page import CHART, axis_range
 from tests.conftest import REPO, TINY_CLIP
 
@@ -89,27 +88,12 @@ def embedded_studio(tmp_path: Path) -> Iterator[str]:
 def local_page(embedded_studio: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    problems: list[str] = []
-    blocked: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1360, "height": 1000})
-
-        def only_local(route: Any) -> None:
-            if urlparse(route.request.url).hostname == "127.0.0.1":
-                route.continue_()
-            else:
-                blocked.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", only_local)
-        page = context.new_page()
-        page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        yield page
+        with guarded_page(context) as page:
+            yield page
         browser.close()
-    assert not blocked, blocked
-    assert not problems, problems
 
 
 def test_sign_up_upload_search_watch_finish(local_page: Any, embedded_studio: str,
