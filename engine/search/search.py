@@ -40,6 +40,7 @@ from engine.search.space_bounds import SpaceBounds, space_bounds
 from engine.search.strategies import make_sampler
 from engine.search.study import open_study
 from engine.train.baselines import LEARNED_BASELINES, learned_baseline, non_learned_baseline
+from engine.train.checkpoint import checkpoint_path, save_checkpoint
 from engine.train.cost import count_macs, count_params, measure_latency
 from engine.train.trainer import TrainingDiverged, evaluate, train
 
@@ -194,6 +195,9 @@ class Objective:
             trial.set_user_attr("reason", str(error))
             raise
         quality = evaluate(net, self.data.eval_pairs, task, config.budget.threads)
+        if config.out_dir:  # previews, full training and export start from these weights
+            save_checkpoint(checkpoint_path(config.out_dir, f"trial-{trial.number}"), net,
+                            task.scale, {"trial": trial.number, "steps": stats.steps})
         result = {
             "psnr": quality.psnr, "ssim": quality.ssim, **cost,
             "steps": stats.steps, "train_seconds": stats.train_seconds,
@@ -229,8 +233,11 @@ def ensure_baselines(study: optuna.Study, data: SearchData, sink: ProgressSink) 
         baselines = [non_learned_baseline(data.task, data.eval_pairs)]
         sink.emit(BaselineFinished(baseline=baselines[0]))
         for name in LEARNED_BASELINES:
+            save_to = (checkpoint_path(config.out_dir, f"baseline-{name}")
+                       if config.out_dir else None)
             baseline = learned_baseline(name, data.task, data.train_pairs, data.eval_pairs,
-                                        config.budget, config.resolution, config.seed)
+                                        config.budget, config.resolution, config.seed,
+                                        save_to=save_to)
             baselines.append(baseline)
             sink.emit(BaselineFinished(baseline=baseline))
         study.set_user_attr("baselines", baselines)

@@ -4,11 +4,13 @@ trained with exactly the trials' budget, data stream, threads and global residua
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from engine.config import TrainBudget
 from engine.data.dataset import FramePair, PatchSampler
 from engine.data.enhancement import EnhancementTask
 from engine.nets.handcrafted import HANDCRAFTED
+from engine.train.checkpoint import save_checkpoint
 from engine.train.cost import measure_cost
 from engine.train.trainer import evaluate, evaluate_baseline, train
 
@@ -27,13 +29,15 @@ def non_learned_baseline(task: EnhancementTask, eval_pairs: list[FramePair]) -> 
 def learned_baseline(
     name: str, task: EnhancementTask, train_pairs: list[FramePair],
     eval_pairs: list[FramePair], budget: TrainBudget, resolution: tuple[int, int], seed: int,
-    progress: Callable[[int, float], None] | None = None,
+    progress: Callable[[int, float], None] | None = None, save_to: Path | None = None,
 ) -> dict:
     net = HANDCRAFTED.get(name)(task.scale)
     sampler = PatchSampler(task, train_pairs, budget.patch_size, budget.batch_size, seed)
     stats = train(net, sampler, budget, seed, progress)
     quality = evaluate(net, eval_pairs, task, budget.threads)
     cost = measure_cost(net, resolution, task.scale)
+    if save_to is not None:
+        save_checkpoint(save_to, net, task.scale, {"handcrafted": name, "steps": stats.steps})
     return {
         "name": name, "learned": True, "psnr": quality.psnr, "ssim": quality.ssim,
         **cost.to_dict(), "steps": stats.steps, "train_seconds": stats.train_seconds,

@@ -227,3 +227,25 @@ def test_should_stop_ends_the_search_within_one_trial(tiny_clip: Path, tmp_path:
     report = run_search(config, sink, cache_root=tmp_path, should_stop=stop_after_first)
     assert report["timing"]["trained_trials"] == 1
     assert sink.of_kind("search_finished")[0].n_finished == 1
+
+
+def test_checkpoints_rebuild_the_scored_networks(smoke: tuple[dict, Path, ListSink]) -> None:
+    """Every trained trial and learned baseline leaves a checkpoint that rebuilds a network
+    scoring exactly what the report says."""
+    from engine.data.dataset import make_pairs
+    from engine.data.enhancement import make_task
+    from engine.data.frame_cache import FrameCache
+    from engine.train.checkpoint import checkpoint_path, load_checkpoint
+    from engine.train.trainer import evaluate
+
+    report, out, _ = smoke
+    task = make_task("sr_x2")
+    frames = FrameCache(out.parent / "cache").load(report["clip"]["path"], 16).frames
+    eval_pairs = make_pairs(task, frames, seed=0)[-3:]
+    trial = report["pareto_front"][0]
+    net, payload = load_checkpoint(checkpoint_path(out, f"trial-{trial['number']}"))
+    assert payload["genome"]["key"] == trial["arch"]
+    assert evaluate(net, eval_pairs, task).psnr == pytest.approx(trial["psnr"], abs=1e-6)
+    for name in ("espcn", "fsrcnn"):
+        _, payload = load_checkpoint(checkpoint_path(out, f"baseline-{name}"))
+        assert payload["handcrafted"] == name and payload["meta"]["steps"] == 40

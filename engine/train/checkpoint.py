@@ -1,0 +1,60 @@
+"""Checkpoints of trained networks: weights plus what it takes to rebuild the network
+(a searched genome or a handcrafted name, and the scale), so previews, full training and
+exports can pick up any trial or baseline of a search."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine.nets.builder import build_network
+from engine.nets.genome import Genome
+from engine.nets.handcrafted import HANDCRAFTED
+
+
+def checkpoint_path(out_dir: str | Path, name: str) -> Path:
+    """`<out_dir>/checkpoints/<name>.pt`, e.g. name 'trial-12' or 'baseline-espcn'."""
+    return Path(out_dir) / "checkpoints" / f"{name}.pt"
+
+
+def save_checkpoint(path: Path, net: nn.Module, scale: int, meta: dict[str, Any]) -> Path:
+    """Atomic write (temp file + rename): a reader never sees half a checkpoint."""
+    genome = getattr(net, "genome", None)
+    payload = {
+        "format": 1,
+        "scale": scale,
+        "genome": genome.to_dict() if isinstance(genome, Genome) else None,
+        "handcrafted": meta.get("handcrafted"),
+        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        "meta": meta,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def build_from_checkpoint(payload: dict[str, Any]) -> nn.Module:
+    scale = int(payload["scale"])
+    if payload.get("genome"):
+        net = build_network(Genome.from_dict(payload["genome"]), scale)
+    elif payload.get("handcrafted"):
+        net = HANDCRAFTED.get(payload["handcrafted"])(scale)
+    else:
+        raise ValueError("checkpoint names neither a genome nor a handcrafted network")
+    net.load_state_dict(payload["state_dict"])
+    return net.eval()
+
+
+def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The trained network (training form, eval mode) and the checkpoint's payload."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    return build_from_checkpoint(payload), payload
