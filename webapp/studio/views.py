@@ -7,6 +7,7 @@ static/studio/search.js; the JSON and control endpoints live in api.py.
 from __future__ import annotations
 
 import mimetypes
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -27,6 +29,7 @@ from engine.search.space_bounds import space_bounds
 from webapp.studio import tasks
 from webapp.studio.access import owned_clip, owned_search
 from webapp.studio.forms import SearchForm, UploadForm, task_choices
+from webapp.studio.media import ranged_file_response
 from webapp.studio.models import Clip, Search
 from webapp.studio.sample_clip import DISPLAY_NAME, sample_clip_path
 from webapp.studio.uploads import (
@@ -171,10 +174,16 @@ def _serve(field: Any, content_type: str, filename: str | None = None) -> FileRe
 
 @login_required
 @require_GET
-def clip_file(request: HttpRequest, clip_id: int) -> FileResponse:
+def clip_file(request: HttpRequest, clip_id: int) -> HttpResponse:
+    """The clip itself, with Range support so the browser's player can seek."""
     clip = owned_clip(request.user, clip_id)
+    if not clip.file:
+        raise Http404("no such file")
     content_type = mimetypes.guess_type(clip.file.name)[0] or "application/octet-stream"
-    return _serve(clip.file, content_type, filename=clip.original_name)
+    response = ranged_file_response(request, Path(clip.file.path), content_type)
+    response["Content-Disposition"] = content_disposition_header(
+        False, clip.original_name)
+    return response
 
 
 @login_required
