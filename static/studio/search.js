@@ -1113,9 +1113,24 @@
         }
         setTimeout(() => { copy.textContent = "Copy genome as JSON"; }, 1600);
       });
-      parts.push(el("p", { class: "sp-detail-actions" }, copy));
+      const actions = el("p", { class: "sp-detail-actions" }, copy);
+      if (t.state === "complete") actions.append(previewForm(t.number));
+      parts.push(actions);
     }
     box.replaceChildren(...parts);
+  }
+
+  // A POST form that renders this trial's before/after preview on the clip.
+  function previewForm(number) {
+    const token = document.querySelector("#sp-cancel input[name=csrfmiddlewaretoken]");
+    const form = el("form", { method: "post", action: JSON.parse($("sp-preview-url").textContent),
+                              class: "sp-preview-form" },
+      el("input", { type: "hidden", name: "csrfmiddlewaretoken", value: token ? token.value : "" }),
+      el("input", { type: "hidden", name: "candidate", value: "trial-" + number }),
+      el("input", { type: "hidden", name: "mode", value: "measured" }),
+      el("button", { type: "submit", class: "btn btn-primary btn-small",
+                     text: "Preview on the clip" }));
+    return form;
   }
 
   // ---------------------------------------------------------------- start

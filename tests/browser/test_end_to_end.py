@@ -156,3 +156,15 @@ def test_sign_up_upload_search_watch_finish(local_page: Any, embedded_studio: st
     report_row_latency(page)
     page.reload()
     expect(page.locator("#sp-rows tr[data-state='complete']")).to_have_count(3, timeout=15_000)
+
+    # Preview a trial on the clip: rendered by the in-process worker, playable in Chromium.
+    page.locator("#sp-rows tr[data-state='complete']").first.click()
+    with page.expect_navigation():
+        page.click("#sp-detail form.sp-preview-form button[type=submit]")
+    expect(page.locator("#pv-output")).to_be_attached(timeout=120_000)
+    page.wait_for_function("['pv-input', 'pv-output', 'pv-reference'].every(id => {"
+                           " const v = document.getElementById(id);"
+                           " return v.readyState >= 2 && v.videoWidth > 0; })", timeout=30_000)
+    assert page.evaluate("document.getElementById('pv-output').videoWidth") == 192
+    expect(page.locator("tr.pv-worst")).to_have_count(1)
+    page.screenshot(path=str(shots / "e2e-4-preview.png"), full_page=True)

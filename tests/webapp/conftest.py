@@ -58,6 +58,7 @@ def make_clip() -> Callable[[User], Clip]:
 @pytest.fixture
 def make_search() -> Callable[[Clip], Search]:
     def make(clip: Clip, **config: object) -> Search:
-        cfg = SearchConfig(clip=clip.file.name, n_trials=3, **config)  # type: ignore[arg-type]
+        config = {"n_trials": 3, **config}
+        cfg = SearchConfig(clip=clip.file.name, **config)  # type: ignore[arg-type]
         return Search.objects.create(owner=clip.owner, clip=clip, config=cfg.to_dict())
     return make

@@ -160,3 +160,40 @@ class SearchEvent(models.Model):
 
     def to_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "kind": self.kind, **self.payload}
+
+
+class Preview(models.Model):
+    """A before/after render of one candidate (a trial or a learned baseline) on its clip."""
+
+    class Mode(models.TextChoices):
+        MEASURED = "measured"  # degrade the clip, restore it, score every frame
+        APPLY = "apply"  # enhance the clip as it is (visual only)
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        READY = "ready"
+        FAILED = "failed"
+
+    search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="previews")
+    candidate = models.CharField(max_length=64)  # "trial-12" or "baseline-espcn"
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.MEASURED)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    frames_done = models.PositiveIntegerField(default=0)
+    frames_total = models.PositiveIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)  # engine render_preview's summary
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def folder(self) -> Path:
+        return Path(settings.MEDIA_ROOT) / "searches" / str(self.search_id) / "previews" / str(
+            self.pk)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.pk, "search": self.search_id, "candidate": self.candidate,
+                "mode": self.mode, "status": self.status, "frames_done": self.frames_done,
+                "frames_total": self.frames_total, "result": self.result, "error": self.error}

@@ -178,3 +178,7 @@ def settle_trials(search: Search) -> None:
         return
     if search.workers <= 1:
         search.trials.filter(state="running").update(state="failed", reason=ORPHANED)
+
+
+# Celery autodiscovery reads tasks.py only: import the preview task so workers register it.
+from webapp.studio import previews  # noqa: E402,F401

@@ -1,0 +1,68 @@
+"""Previews: a trial of a real (tiny) search is rendered before/after on its clip, served
+with Range support to its owner only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from engine.config import TrainBudget
+from engine.search.search import run_search
+from webapp.studio.models import Clip, Preview, Search
+from webapp.studio.previews import render_preview_task
+from webapp.studio.tasks import engine_config
+
+
+@pytest.fixture
+def searched(user: User, make_clip: Callable, make_search: Callable, settings) -> Search:
+    """A search whose engine run really happened: its trial has trained weights."""
+    clip: Clip = make_clip(user)
+    search = make_search(clip, n_trials=1, resolution=(320, 180), strategy="random",
+                         budget=TrainBudget(steps=5, batch_size=4, patch_size=16))
+    report = run_search(engine_config(search), cache_root=settings.STUDIO_CACHE_DIR)
+    search.report = report
+    search.save()
+    return search
+
+
+@pytest.mark.django_db
+def test_preview_renders_and_serves_ranges(client_in: Client, searched: Search,
+                                           django_capture_on_commit_callbacks) -> None:
+    number = searched.report["pareto_front"][0]["number"]
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client_in.post(f"/searches/{searched.pk}/previews",
+                                  {"candidate": f"trial-{number}", "mode": "measured"})
+    assert response.status_code == 302 and len(callbacks) == 1
+    preview = Preview.objects.get()
+    render_preview_task(preview.pk)  # what the worker runs
+    preview.refresh_from_db()
+    assert preview.status == "ready", preview.error
+    assert preview.result["frames"] == 15 and len(preview.result["per_frame"]) == 15
+    assert preview.result["width"] == 192 and preview.result["height"] == 128
+    capture = cv2.VideoCapture(str(preview.folder / "output.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) == 192
+    page = client_in.get(f"/previews/{preview.pk}/")
+    assert page.status_code == 200 and b"output.mp4" in page.content
+    part = client_in.get(f"/previews/{preview.pk}/output.mp4", HTTP_RANGE="bytes=0-99")
+    assert part.status_code == 206 and len(b"".join(part.streaming_content)) == 100
+    assert client_in.get(f"/previews/{preview.pk}/../../x").status_code == 404
+
+
+@pytest.mark.django_db
+def test_preview_refuses_bad_candidates_and_strangers(client_in: Client, searched: Search,
+                                                      other_user: User) -> None:
+    assert client_in.post(f"/searches/{searched.pk}/previews",
+                          {"candidate": "../../etc"}).status_code == 400
+    missing = client_in.post(f"/searches/{searched.pk}/previews", {"candidate": "trial-999"})
+    assert missing.status_code == 400 and b"no trained weights" in missing.content
+    preview = Preview.objects.create(search=searched, candidate="trial-0")
+    stranger = Client()
+    stranger.force_login(other_user)
+    assert stranger.get(f"/previews/{preview.pk}/").status_code == 404
+    assert stranger.get(f"/previews/{preview.pk}/output.mp4").status_code == 404
+    assert stranger.post(f"/searches/{searched.pk}/previews",
+                         {"candidate": "trial-0"}).status_code == 404

@@ -1,0 +1,101 @@
+"""Preview rendering for the studio: a thin Celery task around engine.deploy.render, with
+progress over the search's channel, and the views that start and show a preview."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from celery import shared_task
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from engine.data.enhancement import make_task
+from engine.deploy.render import render_preview
+from engine.train.checkpoint import checkpoint_path, load_checkpoint
+from webapp.studio.access import owned_search
+from webapp.studio.broadcast import group_send
+from webapp.studio.media import ranged_file_response
+from webapp.studio.models import Preview
+from webapp.studio.progress import announce
+from webapp.studio.tasks import engine_config
+
+log = logging.getLogger(__name__)
+CANDIDATE = re.compile(r"^(trial-\d+|baseline-(espcn|fsrcnn))$")
+PREVIEW_FILES = ("output.mp4", "input.mp4", "reference.mp4", "metrics.json")
+MAX_FRAMES = 60
+
+
+@shared_task
+def render_preview_task(preview_id: int) -> None:
+    preview = Preview.objects.select_related("search__clip").get(pk=preview_id)
+    search = preview.search
+    config = engine_config(search)
+    group = search.group_name
+    Preview.objects.filter(pk=preview_id).update(status=Preview.Status.RUNNING)
+
+    def progress(done: int, total: int) -> None:
+        Preview.objects.filter(pk=preview_id).update(frames_done=done, frames_total=total)
+        group_send(group, {"type": "search.event", "event": {
+            "seq": None, "kind": "preview_progress", "preview": preview_id,
+            "done": done, "total": total}})
+
+    try:
+        net, _ = load_checkpoint(checkpoint_path(config.out_dir, preview.candidate))
+        task = make_task(config.task, config.noise_sigma, config.jpeg_quality)
+        result = render_preview(net, task, Path(config.clip), preview.folder, mode=preview.mode,
+                                max_frames=MAX_FRAMES, threads=config.budget.threads,
+                                progress=progress)
+    except Exception as error:  # shown on the page; the search itself is unaffected
+        log.exception("preview %s failed", preview_id)
+        Preview.objects.filter(pk=preview_id).update(status=Preview.Status.FAILED,
+                                                     error=str(error))
+        announce(search.pk, "preview_failed", {"preview": preview_id, "error": str(error)})
+        return
+    result.pop("files", None)  # absolute paths stay on the server
+    Preview.objects.filter(pk=preview_id).update(status=Preview.Status.READY, result=result)
+    announce(search.pk, "preview_ready", {"preview": preview_id,
+                                          "candidate": preview.candidate})
+
+
+@login_required
+@require_POST
+def preview_create(request: HttpRequest, search_id: int) -> HttpResponse:
+    search = owned_search(request.user, search_id)
+    candidate = request.POST.get("candidate", "")
+    mode = request.POST.get("mode", Preview.Mode.MEASURED)
+    if not CANDIDATE.match(candidate) or mode not in Preview.Mode.values:
+        return HttpResponse("candidate must be trial-N or baseline-espcn/fsrcnn and mode "
+                            "measured or apply", status=400, content_type="text/plain")
+    if not checkpoint_path(engine_config(search).out_dir, candidate).is_file():
+        return HttpResponse(f"{candidate} has no trained weights (rejected, duplicate, failed "
+                            "or not finished yet): pick a complete trial", status=400,
+                            content_type="text/plain")
+    preview = Preview.objects.create(search=search, candidate=candidate, mode=mode)
+    render_preview_task.delay_on_commit(preview.pk)
+    return redirect("studio:preview_detail", preview_id=preview.pk)
+
+
+def owned_preview(request: HttpRequest, preview_id: int) -> Preview:
+    return get_object_or_404(Preview.objects.select_related("search__clip"), pk=preview_id,
+                             search__owner=request.user)
+
+
+@login_required
+@require_GET
+def preview_detail(request: HttpRequest, preview_id: int) -> HttpResponse:
+    preview = owned_preview(request, preview_id)
+    return render(request, "studio/preview_detail.html",
+                  {"preview": preview, "search": preview.search})
+
+
+@login_required
+@require_GET
+def preview_file(request: HttpRequest, preview_id: int, name: str) -> HttpResponse:
+    preview = owned_preview(request, preview_id)
+    if name not in PREVIEW_FILES:
+        raise Http404("no such preview file")
+    return ranged_file_response(request, preview.folder / name)
