@@ -137,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--out", help="output folder (default runs/<clip>-<task>-<utc time>)")
     probe_cmd = commands.add_parser("probe", help="print what the loader sees in a clip")
     probe_cmd.add_argument("clip")
+    export = commands.add_parser("export", help="bundle a checkpoint as ONNX + TorchScript + card")
+    export.add_argument("checkpoint", help="a checkpoint .pt of a trial or baseline")
+    export.add_argument("--out", required=True, help="the bundle zip to write")
+    export.add_argument("--task", help=f"the checkpoint's task, one of {', '.join(TASKS)}")
+    export.add_argument("--clip", help="real frames for the parity check (default: synthetic)")
+    export.add_argument("--resolution", default="1280x720",
+                        help="output WIDTHxHEIGHT at which costs are stated")
     return parser
 
 
@@ -188,6 +195,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "probe":
             print(json.dumps(probe(args.clip).to_dict(), indent=2))
+            return 0
+        if args.command == "export":
+            from engine.deploy.export import ExportError, export_bundle
+
+            try:
+                card = export_bundle(Path(args.checkpoint), Path(args.out), task_name=args.task,
+                                     clip=Path(args.clip) if args.clip else None,
+                                     resolution=_resolution(args.resolution))
+            except ExportError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+            parity = card["parity"]
+            worst = max(parity["onnx_max_abs_diff_random"], parity["onnx_max_abs_diff_real"])
+            print(f"bundle: {args.out} ({card['architecture']}, x{card['scale']}, "
+                  f"{format_count(card['macs'])} MACs); ONNX parity {worst:.2g}")
             return 0
         from engine.search.search import SearchError, run_search
         from engine.search.study import StudyError
