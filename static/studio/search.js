@@ -1114,7 +1114,12 @@
         setTimeout(() => { copy.textContent = "Copy genome as JSON"; }, 1600);
       });
       const actions = el("p", { class: "sp-detail-actions" }, copy);
-      if (t.state === "complete") actions.append(previewForm(t.number));
+      if (t.state === "complete") {
+        actions.append(previewForm(t.number));
+        actions.append(el("a", { class: "btn btn-ghost btn-small sp-download",
+                                 href: location.pathname + "models/trial-" + t.number + ".zip",
+                                 text: "Download model (ONNX + TorchScript)" }));
+      }
       parts.push(actions);
     }
     box.replaceChildren(...parts);

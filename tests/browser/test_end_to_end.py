@@ -168,3 +168,11 @@ def test_sign_up_upload_search_watch_finish(local_page: Any, embedded_studio: st
     assert page.evaluate("document.getElementById('pv-output').videoWidth") == 192
     expect(page.locator("tr.pv-worst")).to_have_count(1)
     page.screenshot(path=str(shots / "e2e-4-preview.png"), full_page=True)
+
+    # Download the model bundle: ONNX + TorchScript + model card.
+    import zipfile
+
+    with page.expect_download(timeout=120_000) as download:
+        page.click("a:has-text('Download model')")
+    names = zipfile.ZipFile(download.value.path()).namelist()
+    assert {"model.onnx", "model.torchscript.pt", "model_card.json"} <= set(names)

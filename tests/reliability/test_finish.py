@@ -41,7 +41,8 @@ def make_search(n_trials: int, workers: int = 1, **fields: object) -> Search:
 
 def make_study(search: Search, url: str, states: list[str]) -> optuna.Study:
     """Trials in order: 'counted' (trained and told), 'running' (asked, never told)."""
-    study = optuna.create_study(storage=make_storage(url), study_name=f"studio-search-{search.pk}",
+    study = optuna.create_study(storage=make_storage(url),
+                                study_name=tasks.engine_config(search).study_name,
                                 directions=["maximize", "minimize"])
     for number, state in enumerate(states):
         trial = study.ask()

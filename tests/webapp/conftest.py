@@ -23,6 +23,7 @@ def studio_dirs(settings: Settings, tmp_path: Path) -> Path:
     """Every web test writes media and cached frames under its own tmp folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STUDIO_CACHE_DIR = tmp_path / "frame-cache"
+    settings.STUDIO_OPTUNA_STORAGE = f"sqlite:///{tmp_path / 'optuna.sqlite3'}"
     return settings.MEDIA_ROOT
 
 

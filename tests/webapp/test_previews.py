@@ -66,3 +66,26 @@ def test_preview_refuses_bad_candidates_and_strangers(client_in: Client, searche
     assert stranger.get(f"/previews/{preview.pk}/output.mp4").status_code == 404
     assert stranger.post(f"/searches/{searched.pk}/previews",
                          {"candidate": "trial-0"}).status_code == 404
+
+
+@pytest.mark.django_db
+def test_model_bundle_download(client_in: Client, searched: Search, other_user: User) -> None:
+    import io
+    import json
+    import zipfile
+
+    number = searched.report["pareto_front"][0]["number"]
+    response = client_in.get(f"/searches/{searched.pk}/models/trial-{number}.zip")
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment")
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    assert set(archive.namelist()) >= {"model.onnx", "model.torchscript.pt", "model_card.json",
+                                       "MODEL_CARD.md"}
+    card = json.loads(archive.read("model_card.json"))
+    assert card["architecture"] == searched.report["pareto_front"][0]["arch"]
+    assert card["macs"] == searched.report["pareto_front"][0]["macs"]
+    assert client_in.get(f"/searches/{searched.pk}/models/trial-999.zip").status_code == 404
+    stranger = Client()
+    stranger.force_login(other_user)
+    assert stranger.get(
+        f"/searches/{searched.pk}/models/trial-{number}.zip").status_code == 404

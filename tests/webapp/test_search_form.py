@@ -96,7 +96,7 @@ def test_valid_post_creates_search_and_launches_it_on_commit(
     # The Celery task turns the stored dict into a runnable engine config.
     engine = engine_config(search)
     assert Path(engine.clip) == Path(clip.file.path)
-    assert engine.resume and engine.study_name == f"studio-search-{search.pk}"
+    assert engine.resume and engine.study_name.startswith(f"studio-search-{search.pk}-")
 
 
 def test_launch_waits_for_the_commit(client_in: Client, clip: Clip, launched: list[int],

@@ -36,7 +36,8 @@ def engine_config(search: Search) -> SearchConfig:
         **search.config,
         "clip": search.clip.file.path,
         "storage": settings.STUDIO_OPTUNA_STORAGE,
-        "study_name": f"studio-search-{search.pk}",
+        # The creation time keeps a study apart from an older database's search of same pk.
+        "study_name": f"studio-search-{search.pk}-{search.created_at:%Y%m%dT%H%M%S%f}",
         "resume": True,
         "out_dir": str(Path(settings.MEDIA_ROOT) / "searches" / str(search.pk)),
     })

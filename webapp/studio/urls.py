@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.studio import api, previews, views
+from webapp.studio import api, exports, previews, views
 
 app_name = "studio"
 urlpatterns = [
@@ -20,6 +20,8 @@ urlpatterns = [
     path("searches/<int:search_id>/cancel", api.search_cancel, name="search_cancel"),
     path("searches/<int:search_id>/resume", api.search_resume, name="search_resume"),
     path("searches/<int:search_id>/pareto.png", api.search_plot, name="search_plot"),
+    path("searches/<int:search_id>/models/<str:candidate>.zip", exports.model_bundle,
+         name="model_bundle"),
     # Previews (previews.py)
     path("searches/<int:search_id>/previews", previews.preview_create, name="preview_create"),
     path("previews/<int:preview_id>/", previews.preview_detail, name="preview_detail"),
