@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -50,17 +51,29 @@ class TrainStats:
 def train(
     net: nn.Module, sampler: PatchSampler, budget: TrainBudget, seed: int,
     progress: ProgressCallback | None = None, progress_every: int = 50,
+    state_file: Path | None = None, save_every: int = 200,
 ) -> TrainStats:
+    """Train for `budget.steps` optimizer steps. With `state_file`, the run is resumable: the
+    weights, optimizer, schedule, data stream and step are saved every `save_every` steps and
+    picked up by the next call, which then continues exactly where the last one stopped."""
     torch.manual_seed(seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=budget.learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
         optimizer, T_max=budget.steps, eta_min=budget.learning_rate * 0.01
     )
+    first, recent = 1, []
+    if state_file is not None and state_file.is_file():
+        saved = torch.load(state_file, map_location="cpu", weights_only=True)
+        net.load_state_dict(saved["net"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        sampler.generator.set_state(saved["sampler"])
+        torch.set_rng_state(saved["torch"])
+        first, recent = int(saved["step"]) + 1, list(saved["recent"])
     net.train()
-    recent: list[float] = []
     start = time.perf_counter()
     with torch_threads(budget.threads):
-        for step in range(1, budget.steps + 1):
+        for step in range(first, budget.steps + 1):
             inputs, targets = sampler.next_batch()
             loss = F.l1_loss(net(inputs), targets)
             value = loss.item()
@@ -71,10 +84,25 @@ def train(
             optimizer.step()
             schedule.step()
             recent = (recent + [value])[-20:]
+            if state_file is not None and step % save_every == 0 and step < budget.steps:
+                _save_state(state_file, step, recent, net, optimizer, schedule, sampler)
             if progress and (step % progress_every == 0 or step == budget.steps):
                 progress(step, sum(recent) / len(recent))
     seconds = time.perf_counter() - start
-    return TrainStats(budget.steps, seconds, sum(recent) / len(recent))
+    if state_file is not None:
+        state_file.unlink(missing_ok=True)
+    return TrainStats(budget.steps, seconds, sum(recent) / len(recent) if recent else 0.0)
+
+
+def _save_state(path: Path, step: int, recent: list[float], net: nn.Module,
+                optimizer: torch.optim.Optimizer, schedule: object,
+                sampler: PatchSampler) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"step": step, "recent": recent, "net": net.state_dict(),
+                "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                "sampler": sampler.generator.get_state(), "torch": torch.get_rng_state()}, tmp)
+    tmp.replace(path)  # atomic: an interruption never leaves half a state
 
 
 @torch.no_grad()
