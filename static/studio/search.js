@@ -1116,6 +1116,7 @@
       const actions = el("p", { class: "sp-detail-actions" }, copy);
       if (t.state === "complete") {
         actions.append(previewForm(t.number));
+        actions.append(fullTrainForm(t.number));
         actions.append(el("a", { class: "btn btn-ghost btn-small sp-download",
                                  href: location.pathname + "models/trial-" + t.number + ".zip",
                                  text: "Download model (ONNX + TorchScript)" }));
@@ -1136,6 +1137,19 @@
       el("button", { type: "submit", class: "btn btn-primary btn-small",
                      text: "Preview on the clip" }));
     return form;
+  }
+
+  // A POST form that full-trains this trial (a longer, resumable budget) on a worker.
+  function fullTrainForm(number) {
+    const token = document.querySelector("#sp-cancel input[name=csrfmiddlewaretoken]");
+    return el("form", { method: "post", class: "sp-preview-form sp-full-train-form",
+                        action: JSON.parse($("sp-full-train-url").textContent) },
+      el("input", { type: "hidden", name: "csrfmiddlewaretoken", value: token ? token.value : "" }),
+      el("input", { type: "hidden", name: "candidate", value: "trial-" + number }),
+      el("label", { class: "sp-muted" }, "steps ",
+         el("input", { type: "number", name: "steps", value: "5000", min: "100", max: "200000",
+                       step: "100", class: "sp-steps" })),
+      el("button", { type: "submit", class: "btn btn-ghost btn-small", text: "Full-train" }));
   }
 
   // ---------------------------------------------------------------- start

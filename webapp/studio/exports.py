@@ -17,7 +17,7 @@ from webapp.studio.access import owned_search
 from webapp.studio.models import Search
 from webapp.studio.tasks import engine_config
 
-CANDIDATE = re.compile(r"^(trial-(\d+)|baseline-(espcn|fsrcnn))$")
+CANDIDATE = re.compile(r"^(?:full-)?(trial-(\d+)|baseline-(espcn|fsrcnn))$")
 
 
 def card_metrics(search: Search, candidate: str) -> dict:

@@ -24,7 +24,7 @@ from webapp.studio.progress import announce
 from webapp.studio.tasks import engine_config
 
 log = logging.getLogger(__name__)
-CANDIDATE = re.compile(r"^(trial-\d+|baseline-(espcn|fsrcnn))$")
+CANDIDATE = re.compile(r"^((?:full-)?trial-\d+|baseline-(espcn|fsrcnn))$")
 PREVIEW_FILES = ("output.mp4", "input.mp4", "reference.mp4", "metrics.json")
 MAX_FRAMES = 60
 

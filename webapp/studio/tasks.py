@@ -181,5 +181,5 @@ def settle_trials(search: Search) -> None:
         search.trials.filter(state="running").update(state="failed", reason=ORPHANED)
 
 
-# Celery autodiscovery reads tasks.py only: import the preview task so workers register it.
-from webapp.studio import previews  # noqa: E402,F401
+# Celery autodiscovery reads tasks.py only: import these so workers register their tasks.
+from webapp.studio import full_training, previews  # noqa: E402,F401

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.studio import api, exports, previews, views
+from webapp.studio import api, exports, full_training, previews, views
 
 app_name = "studio"
 urlpatterns = [
@@ -22,6 +22,8 @@ urlpatterns = [
     path("searches/<int:search_id>/pareto.png", api.search_plot, name="search_plot"),
     path("searches/<int:search_id>/models/<str:candidate>.zip", exports.model_bundle,
          name="model_bundle"),
+    path("searches/<int:search_id>/full-train", full_training.full_train_start,
+         name="full_train"),
     # Previews (previews.py)
     path("searches/<int:search_id>/previews", previews.preview_create, name="preview_create"),
     path("previews/<int:preview_id>/", previews.preview_detail, name="preview_detail"),

@@ -254,5 +254,8 @@ def _create_search(request: HttpRequest, form: SearchForm) -> Search:
 @login_required
 @require_GET
 def search_detail(request: HttpRequest, search_id: int) -> HttpResponse:
+    from webapp.studio.full_training import full_models
+
     search = owned_search(request.user, search_id)
-    return render(request, "studio/search_detail.html", {"search": search, "clip": search.clip})
+    return render(request, "studio/search_detail.html", {
+        "search": search, "clip": search.clip, "full_models": full_models(search)})

@@ -1,0 +1,91 @@
+"""Full training from the studio: a chosen trial trained on for a longer budget by a worker,
+with progress over the search's channel. Resumable: starting it again (or a redelivered task
+after a worker died) continues from the last saved step. The result is the checkpoint
+`full-trial-N`, which previews and downloads accept like any candidate."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+from celery import shared_task
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
+
+from engine.search.search import prepare
+from engine.train.checkpoint import checkpoint_path
+from engine.train.full_train import full_train
+from webapp.studio.access import owned_search
+from webapp.studio.broadcast import group_send
+from webapp.studio.models import Search
+from webapp.studio.progress import announce
+from webapp.studio.tasks import engine_config
+
+log = logging.getLogger(__name__)
+TRIAL = re.compile(r"^trial-\d+$")
+MIN_STEPS, MAX_STEPS = 100, 200_000
+
+
+def full_models(search: Search) -> list[dict]:
+    """Finished full trainings of a search (their JSON sidecars), newest first."""
+    folder = Path(engine_config(search).out_dir) / "checkpoints"
+    found = []
+    for sidecar in sorted(folder.glob("full-trial-*.json"), key=lambda p: p.stat().st_mtime,
+                          reverse=True):
+        found.append(json.loads(sidecar.read_text()))
+    return found
+
+
+@shared_task(acks_late=True)
+def full_train_task(search_id: int, candidate: str, steps: int) -> None:
+    search = Search.objects.select_related("clip").get(pk=search_id)
+    config = engine_config(search)
+    name = f"full-{candidate}"
+    out = checkpoint_path(config.out_dir, name)
+
+    def progress(step: int, loss: float) -> None:
+        group_send(search.group_name, {"type": "search.event", "event": {
+            "seq": None, "kind": "full_training_progress", "candidate": name,
+            "step": step, "steps": steps, "loss": loss}})
+
+    announce(search_id, "full_training_started", {"candidate": name, "steps": steps})
+    try:
+        data = prepare(config)
+        result = full_train(checkpoint_path(config.out_dir, candidate), out, data.task,
+                            data.train_pairs, data.eval_pairs, config.budget, steps,
+                            config.seed, progress)
+    except Exception as error:
+        log.exception("full training of %s failed", name)
+        announce(search_id, "full_training_failed", {"candidate": name, "error": str(error)})
+        return
+    summary = {"candidate": name, "from": candidate, "psnr": result["psnr"],
+               "ssim": result["ssim"], "steps": steps,
+               "train_seconds": result["train_seconds"]}
+    out.with_suffix(".json").write_text(json.dumps(summary))
+    announce(search_id, "full_training_done", summary)
+
+
+@login_required
+@require_POST
+def full_train_start(request: HttpRequest, search_id: int) -> HttpResponse:
+    search = owned_search(request.user, search_id)
+    candidate = request.POST.get("candidate", "")
+    try:
+        steps = int(request.POST.get("steps", 5000))
+    except ValueError:
+        steps = -1
+    if not TRIAL.match(candidate) or not (MIN_STEPS <= steps <= MAX_STEPS):
+        return HttpResponse(f"candidate must be trial-N and steps {MIN_STEPS}..{MAX_STEPS}",
+                            status=400, content_type="text/plain")
+    if not checkpoint_path(engine_config(search).out_dir, candidate).is_file():
+        return HttpResponse(f"{candidate} has no trained weights: pick a complete trial",
+                            status=400, content_type="text/plain")
+    full_train_task.delay_on_commit(search.pk, candidate, steps)
+    messages.info(request, f"Full training of {candidate} for {steps:,} steps started; it "
+                           f"appears below as full-{candidate} when done.")
+    return redirect("studio:search_detail", search_id=search.pk)
