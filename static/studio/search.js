@@ -249,6 +249,12 @@
         state.training.clear();
         settleSoon();
         break;
+      case "front_preview":
+        $("sp-crop-before").src = ev.before + "?t=" + ev.seq;
+        $("sp-crop-after").src = ev.after + "?t=" + ev.seq;
+        $("sp-crop-title").textContent = "#" + ev.number;
+        $("sp-crop").hidden = false;
+        break;
       case "cancel_requested":
         s.cancel_requested = true;
         break;

@@ -150,6 +150,9 @@ def test_sign_up_upload_search_watch_finish(local_page: Any, embedded_studio: st
 
     expect(page.locator(".badge-finished").first).to_be_visible(timeout=240_000)
     expect(page.locator("#sp-done")).to_have_text("3")
+    # Trials that joined the front pushed a live before/after crop.
+    expect(page.locator("#sp-crop")).to_be_visible()
+    page.wait_for_function("document.getElementById('sp-crop-after').naturalWidth > 0")
     assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
     assert axis_range(page) == zoomed, "new points reset the user's zoom"
     page.screenshot(path=str(shots / "e2e-3-finished.png"), full_page=True)

@@ -93,9 +93,12 @@ def search_worker(search_id: int) -> None:
     search = Search.objects.select_related("clip").get(pk=search_id)
     if not search.is_active:
         return
-    sink = StudioSink(search_id)
+    from webapp.studio.live_preview import LivePreviewSink  # imports render: keep it lazy
+
+    config = engine_config(search)
+    sink = LivePreviewSink(search_id, config)
     try:
-        report = run_search(engine_config(search), sink, settings.STUDIO_CACHE_DIR,
+        report = run_search(config, sink, settings.STUDIO_CACHE_DIR,
                             should_stop=lambda: _cancel_requested(search_id))
     except USER_ERRORS as error:
         fail(search_id, error)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.studio import api, exports, full_training, previews, views
+from webapp.studio import api, compare, exports, full_training, live_preview, previews, views
 
 app_name = "studio"
 urlpatterns = [
@@ -24,8 +24,11 @@ urlpatterns = [
          name="model_bundle"),
     path("searches/<int:search_id>/full-train", full_training.full_train_start,
          name="full_train"),
+    path("searches/<int:search_id>/crops/trial-<int:number>-<str:side>.png",
+         live_preview.crop_file, name="crop_file"),
     # Previews (previews.py)
     path("searches/<int:search_id>/previews", previews.preview_create, name="preview_create"),
     path("previews/<int:preview_id>/", previews.preview_detail, name="preview_detail"),
     path("previews/<int:preview_id>/<str:name>", previews.preview_file, name="preview_file"),
+    path("searches/<int:search_id>/compare", compare.compare_page, name="compare"),
 ]

@@ -257,5 +257,7 @@ def search_detail(request: HttpRequest, search_id: int) -> HttpResponse:
     from webapp.studio.full_training import full_models
 
     search = owned_search(request.user, search_id)
+    crop = search.events.filter(kind="front_preview").order_by("-seq").first()
     return render(request, "studio/search_detail.html", {
-        "search": search, "clip": search.clip, "full_models": full_models(search)})
+        "search": search, "clip": search.clip, "full_models": full_models(search),
+        "latest_crop": crop.payload if crop else None})
