@@ -260,4 +260,5 @@ def search_detail(request: HttpRequest, search_id: int) -> HttpResponse:
     crop = search.events.filter(kind="front_preview").order_by("-seq").first()
     return render(request, "studio/search_detail.html", {
         "search": search, "clip": search.clip, "full_models": full_models(search),
-        "latest_crop": crop.payload if crop else None})
+        "latest_crop": crop.payload if crop else None,
+        "has_previews": search.previews.filter(status="ready", mode="measured").exists()})
