@@ -249,6 +249,19 @@
         state.training.clear();
         settleSoon();
         break;
+      case "full_training_started":
+      case "full_training_progress":
+      case "full_training_done":
+      case "full_training_failed": {
+        const line = $("sp-full-progress");
+        line.hidden = false;
+        line.textContent = ev.kind === "full_training_done"
+          ? `${ev.candidate}: done, ${ev.psnr.toFixed(2)} dB after ${ev.steps} steps (reload to preview or download it)`
+          : ev.kind === "full_training_failed" ? `${ev.candidate}: failed (${ev.error})`
+          : ev.kind === "full_training_started" ? `${ev.candidate}: starting (${ev.steps} steps)`
+          : `full-training ${ev.candidate}: step ${ev.step} / ${ev.steps}, loss ${ev.loss.toFixed(4)}`;
+        break;
+      }
       case "front_preview":
         $("sp-crop-before").src = ev.before + "?t=" + ev.seq;
         $("sp-crop-after").src = ev.after + "?t=" + ev.seq;
@@ -1139,9 +1152,12 @@
                               class: "sp-preview-form" },
       el("input", { type: "hidden", name: "csrfmiddlewaretoken", value: token ? token.value : "" }),
       el("input", { type: "hidden", name: "candidate", value: "trial-" + number }),
-      el("input", { type: "hidden", name: "mode", value: "measured" }),
-      el("button", { type: "submit", class: "btn btn-primary btn-small",
-                     text: "Preview on the clip" }));
+      el("button", { type: "submit", name: "mode", value: "measured",
+                     class: "btn btn-primary btn-small", text: "Preview on the clip",
+                     title: "Degrade the clip, restore it, score every frame" }),
+      el("button", { type: "submit", name: "mode", value: "apply",
+                     class: "btn btn-ghost btn-small", text: "Apply to the clip",
+                     title: "Enhance the clip as it is (no reference, visual only)" }));
     return form;
   }
 
