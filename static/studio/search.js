@@ -514,6 +514,8 @@
           }
           row.append(verdict);
         }
+        // Learned baselines have weights too: preview them to compare against the found nets.
+        if (b.learned && !isActive()) row.append(previewForm("baseline-" + b.name, true));
         return row;
       }));
     }
@@ -1134,7 +1136,7 @@
       });
       const actions = el("p", { class: "sp-detail-actions" }, copy);
       if (t.state === "complete") {
-        actions.append(previewForm(t.number));
+        actions.append(previewForm("trial-" + t.number, false));
         actions.append(fullTrainForm(t.number));
         actions.append(el("a", { class: "btn btn-ghost btn-small sp-download",
                                  href: location.pathname + "models/trial-" + t.number + ".zip",
@@ -1145,19 +1147,22 @@
     box.replaceChildren(...parts);
   }
 
-  // A POST form that renders this trial's before/after preview on the clip.
-  function previewForm(number) {
+  // A POST form that renders a candidate's before/after preview on the clip.
+  function previewForm(candidate, compact) {
     const token = document.querySelector("#sp-cancel input[name=csrfmiddlewaretoken]");
     const form = el("form", { method: "post", action: JSON.parse($("sp-preview-url").textContent),
-                              class: "sp-preview-form" },
+                              class: compact ? "sp-inline-form" : "sp-preview-form" },
       el("input", { type: "hidden", name: "csrfmiddlewaretoken", value: token ? token.value : "" }),
-      el("input", { type: "hidden", name: "candidate", value: "trial-" + number }),
+      el("input", { type: "hidden", name: "candidate", value: candidate }),
       el("button", { type: "submit", name: "mode", value: "measured",
-                     class: "btn btn-primary btn-small", text: "Preview on the clip",
-                     title: "Degrade the clip, restore it, score every frame" }),
-      el("button", { type: "submit", name: "mode", value: "apply",
-                     class: "btn btn-ghost btn-small", text: "Apply to the clip",
-                     title: "Enhance the clip as it is (no reference, visual only)" }));
+                     class: compact ? "btn btn-ghost btn-small" : "btn btn-primary btn-small",
+                     text: compact ? "preview" : "Preview on the clip",
+                     title: "Degrade the clip, restore it, score every frame" }));
+    if (!compact) {
+      form.append(el("button", { type: "submit", name: "mode", value: "apply",
+                                 class: "btn btn-ghost btn-small", text: "Apply to the clip",
+                                 title: "Enhance the clip as it is (no reference, visual only)" }));
+    }
     return form;
   }
 

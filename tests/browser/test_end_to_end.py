@@ -150,6 +150,8 @@ def test_sign_up_upload_search_watch_finish(local_page: Any, embedded_studio: st
 
     expect(page.locator(".badge-finished").first).to_be_visible(timeout=240_000)
     expect(page.locator("#sp-done")).to_have_text("3")
+    # ESPCN and FSRCNN can be previewed too, to compare them with the found networks.
+    expect(page.locator("#sp-baselines form button")).to_have_count(2)
     # Trials that joined the front pushed a live before/after crop.
     expect(page.locator("#sp-crop")).to_be_visible()
     page.wait_for_function("document.getElementById('sp-crop-after').naturalWidth > 0")
