@@ -105,8 +105,9 @@ class Driver:
 
 
 class Studio:
-    def __init__(self, url: str, driver: Driver, clip: int) -> None:
+    def __init__(self, url: str, driver: Driver, clip: int, env: dict[str, str]) -> None:
         self.url, self.driver, self.clip = url, driver, clip
+        self.env = env  # the server's environment: its data folder, Redis db...
 
     def new_search(self, name: str, n_trials: int = 12) -> int:
         return self.driver("new_search", clip=self.clip, name=name, n_trials=n_trials)["id"]
@@ -146,7 +147,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
                     raise RuntimeError("daphne did not start:\n" +
                                        (data / "daphne.log").read_text()) from None
                 time.sleep(0.3)
-        yield Studio(f"http://127.0.0.1:{port}", driver, ids["clip"])
+        yield Studio(f"http://127.0.0.1:{port}", driver, ids["clip"], env)
     finally:
         if driver is not None:
             driver.close()

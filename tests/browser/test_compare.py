@@ -4,14 +4,13 @@ timeline, jump-to-worst and URL restore, on two previews rendered for real on th
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.browser.conftest import PYTHON, REDIS_URL, Studio
+from tests.browser.conftest import PYTHON, Studio
 from tests.conftest import REPO
 
 MAKE_PREVIEWS = r"""
@@ -48,13 +47,7 @@ print("RESULT " + json.dumps(ids))
 def compared(studio: Studio, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A search with two ready, measured previews (rendered on disk by a subprocess with the
     studio's environment: same data folder as the daphne under test)."""
-    data = sorted(tmp_path_factory.getbasetemp().glob("studio-data*"))[0]
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "MEDIA_ROOT", "STUDIO_OPTUNA_STORAGE",
-                        "DJANGO_ALLOWED_HOSTS")}
-    env.update(STUDIO_DATA_DIR=str(data), STUDIO_INPROCESS_WORKER="0", REDIS_URL=REDIS_URL,
-               DJANGO_SETTINGS_MODULE="webapp.settings", PYTHONPATH=str(REPO),
-               PYTHONUNBUFFERED="1")
+    env = studio.env
     search = studio.new_search("compare")
     done = subprocess.run([PYTHON, "-c", MAKE_PREVIEWS, str(search)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PYTHON, _free_port, guarded_page
+from tests.browser.conftest import PYTHON, _free_port, guarded_page
 from tests.browser.test_search_page import CHART, axis_range
 from tests.conftest import REPO, TINY_CLIP
 
@@ -85,15 +85,12 @@ def embedded_studio(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def local_page(embedded_studio: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1360, "height": 1000})
-        with guarded_page(context) as page:
-            yield page
-        browser.close()
+def local_page(embedded_studio: str, browser: Any) -> Iterator[Any]:
+    """A fresh context of the session's Chromium (one Playwright per process) on the
+    embedded studio: no cookies, so the test signs up like a new user."""
+    context = browser.new_context(viewport={"width": 1360, "height": 1000})
+    with guarded_page(context) as page:
+        yield page
 
 
 def test_sign_up_upload_search_watch_finish(local_page: Any, embedded_studio: str,
