@@ -44,6 +44,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_server(server: subprocess.Popen, port: int, log: Path,
+                    timeout: float = 120) -> None:
+    """Until daphne accepts connections on `port`; its log in the error if it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("daphne did not start:\n" + log.read_text()) from None
+            time.sleep(0.3)
+
+
 def _redis_answers() -> bool:
     try:
         with socket.create_connection(("127.0.0.1", 6379), timeout=2) as sock:
@@ -137,16 +151,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     try:
         driver = Driver(env)
         ids = driver("setup", username=USERNAME, password=PASSWORD)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("daphne did not start:\n" +
-                                       (data / "daphne.log").read_text()) from None
-                time.sleep(0.3)
+        wait_for_server(server, port, data / "daphne.log")
         yield Studio(f"http://127.0.0.1:{port}", driver, ids["clip"], env)
     finally:
         if driver is not None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PYTHON, _free_port, guarded_page
+from tests.browser.conftest import PYTHON, _free_port, guarded_page, wait_for_server
 from tests.browser.test_search_page import CHART, axis_range
 from tests.conftest import REPO, TINY_CLIP
 
@@ -63,17 +62,7 @@ def embedded_studio(tmp_path: Path) -> Iterator[str]:
              "webapp.asgi:application"], cwd=REPO, env=env, stdout=log,
             stderr=subprocess.STDOUT)
         try:
-            import socket
-
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(log_path.read_text()) from None
-                    time.sleep(0.3)
+            wait_for_server(server, port, log_path)
             yield f"http://127.0.0.1:{port}"
         finally:
             server.terminate()
