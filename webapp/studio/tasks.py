@@ -95,9 +95,9 @@ def search_worker(search_id: int) -> None:
         return
     from webapp.studio.live_preview import LivePreviewSink  # imports render: keep it lazy
 
-    config = engine_config(search)
-    sink = LivePreviewSink(search_id, config)
-    try:
+    try:  # engine_config too: a stored config the engine refuses fails the search, visibly
+        config = engine_config(search)
+        sink = LivePreviewSink(search_id, config)
         report = run_search(config, sink, settings.STUDIO_CACHE_DIR,
                             should_stop=lambda: _cancel_requested(search_id))
     except USER_ERRORS as error:
