@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--storage", help="Optuna RDB URL, e.g. sqlite:///runs/study.db")
     search.add_argument("--study-name")
     search.add_argument("--resume", action="store_true", help="continue a stored study")
+    search.add_argument("--worker", type=int, default=0,
+                        help="index of this process among those sharing one stored study "
+                             "(0, 1, ...): each samples with its own seed")
     search.add_argument("--out", help="output folder (default runs/<clip>-<task>-<utc time>)")
     probe_cmd = commands.add_parser("probe", help="print what the loader sees in a clip")
     probe_cmd.add_argument("clip")
@@ -216,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         config = config_from_args(args)
         try:
-            report = run_search(config, ProgressBar())
+            report = run_search(config, ProgressBar(), worker=args.worker)
         except (SearchError, StudyError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2

@@ -70,6 +70,9 @@ class SearchConfig:
     n_frames: int = 16  # frames sampled over the clip
     eval_fraction: float = 0.2  # a contiguous tail of the sampled frames is held out
     skip_near_duplicates: bool = False
+    # ESPCN and FSRCNN trained beside the trials; a benchmark comparing strategies over many
+    # searches turns them off (they do not depend on the strategy).
+    learned_baselines: bool = True
     noise_sigma: float = 25.0  # denoise: Gaussian sigma on the 0-255 scale
     jpeg_quality: int = 20  # deblock: JPEG quality of the degraded input
     storage: str | None = None  # Optuna RDB URL; None keeps the study in memory

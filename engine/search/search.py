@@ -232,7 +232,7 @@ def ensure_baselines(study: optuna.Study, data: SearchData, sink: ProgressSink) 
         config = data.config
         baselines = [non_learned_baseline(data.task, data.eval_pairs)]
         sink.emit(BaselineFinished(baseline=baselines[0]))
-        for name in LEARNED_BASELINES:
+        for name in LEARNED_BASELINES if config.learned_baselines else ():
             save_to = (checkpoint_path(config.out_dir, f"baseline-{name}")
                        if config.out_dir else None)
             baseline = learned_baseline(name, data.task, data.train_pairs, data.eval_pairs,
@@ -246,13 +246,14 @@ def ensure_baselines(study: optuna.Study, data: SearchData, sink: ProgressSink) 
 
 def start_search(
     config: SearchConfig, sink: ProgressSink | None = None, cache_root: Path | None = None,
+    worker: int = 0,
 ) -> tuple[SearchData, optuna.Study, list[dict]]:
     """Everything before the first trial: load and degrade frames, open (or create) the
     study, train the baselines once. A launcher calls this before fanning out workers, so
     workers that share the study find the baselines ready."""
     sink = sink or NullSink()
     data = prepare(config, cache_root)
-    study = open_study(config, data.frames.key)
+    study = open_study(config, data.frames.key, worker)
     sink.emit(SearchStarted(
         study_name=study.study_name, n_trials=config.n_trials,
         already_finished=counted_trials(study), train_frames=data.train_frames,
@@ -263,17 +264,18 @@ def start_search(
 
 def run_search(
     config: SearchConfig, sink: ProgressSink | None = None, cache_root: Path | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    should_stop: Callable[[], bool] | None = None, worker: int = 0,
 ) -> dict:
     """Run (or resume) the search and return its report; writes it when `config.out_dir`.
 
     Several processes may run this on one RDB storage with `resume=True`: they share the
     study and stop together once `n_trials` trials are counted. `should_stop` is asked after
-    every trial (cancellation: the search stops within one trial).
+    every trial (cancellation: the search stops within one trial). `worker` numbers the
+    processes of a shared study (0, 1, ...): each samples with its own seed.
     """
     sink = sink or NullSink()
     started = time.time()
-    data, study, baselines = start_search(config, sink, cache_root)
+    data, study, baselines = start_search(config, sink, cache_root, worker)
     already = counted_trials(study)
     objective = Objective(data, baselines[0]["psnr"], sink)
 

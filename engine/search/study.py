@@ -50,11 +50,14 @@ def make_storage(url: str | None) -> optuna.storages.BaseStorage | None:
         ) from None
 
 
-def open_study(config: SearchConfig, clip_key: str) -> optuna.Study:
-    """Create the study, or with `config.resume` load it and check it is the same search."""
+def open_study(config: SearchConfig, clip_key: str, worker: int = 0) -> optuna.Study:
+    """Create the study, or with `config.resume` load it and check it is the same search.
+
+    `worker` numbers the processes sharing one study: each seeds its sampler differently,
+    or workers with one seed would propose (and train) the same genomes side by side."""
     storage = make_storage(config.storage)
     name = config.study_name or default_study_name(config, clip_key)
-    sampler = make_sampler(config.strategy, config.seed, config.n_trials)
+    sampler = make_sampler(config.strategy, config.seed + 7919 * worker, config.n_trials)
     directions = ["maximize", "minimize"]
     if storage is not None and not config.resume:
         existing = {s.study_name for s in optuna.get_all_study_summaries(storage)}

@@ -185,6 +185,23 @@ def test_resume_a_stored_study(tiny_clip: Path, tmp_path: Path) -> None:
         run_search(replace(config, resume=True, budget=SMALL), cache_root=tmp_path)
 
 
+def test_workers_of_one_study_sample_different_genomes(tiny_clip: Path, tmp_path: Path) -> None:
+    """Each process sharing a study seeds its sampler by its index: with one seed, two
+    workers would propose (and train, side by side) the very same genomes."""
+    from engine.nets.search_space import sample_genome
+    from engine.search.study import open_study
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    config = small_config(tiny_clip, None, strategy="random", storage=storage)
+    first = open_study(config, "clipkey", worker=0)
+    second = open_study(replace(config, resume=True), "clipkey", worker=1)
+    again = open_study(replace(config, resume=True, study_name="other"), "clipkey", worker=0)
+    keys = [[sample_genome(study.ask()).key() for _ in range(4)]
+            for study in (first, second, again)]
+    assert keys[0] != keys[1]
+    assert keys[0] == keys[2]  # same index, same seed: reproducible
+
+
 def test_identical_genomes_reuse_the_earlier_result(tiny_clip: Path, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import optuna

@@ -80,8 +80,8 @@ def launch_search(search_id: int) -> None:
         fail(search_id, f"internal error while starting: {error}")
         return
     sync_trials(search, study)
-    for _ in range(max(1, search.workers)):
-        search_worker.delay(search_id)
+    for worker in range(max(1, search.workers)):
+        search_worker.delay(search_id, worker)
 
 
 def _cancel_requested(search_id: int) -> bool:
@@ -89,7 +89,7 @@ def _cancel_requested(search_id: int) -> bool:
 
 
 @shared_task(acks_late=True)
-def search_worker(search_id: int) -> None:
+def search_worker(search_id: int, worker: int = 0) -> None:
     search = Search.objects.select_related("clip").get(pk=search_id)
     if not search.is_active:
         return
@@ -99,7 +99,7 @@ def search_worker(search_id: int) -> None:
         config = engine_config(search)
         sink = LivePreviewSink(search_id, config)
         report = run_search(config, sink, settings.STUDIO_CACHE_DIR,
-                            should_stop=lambda: _cancel_requested(search_id))
+                            should_stop=lambda: _cancel_requested(search_id), worker=worker)
     except USER_ERRORS as error:
         fail(search_id, error)
         return
