@@ -8,7 +8,7 @@ TRIALS ?= 10
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint venv clean
+.PHONY: run demo test lint venv clean bench bench-quick
 
 venv: $(VENV)/.installed
 
@@ -27,6 +27,15 @@ run: venv
 # The engine alone, headless: a search on a sample clip with a progress bar and a report.
 demo: venv
 	$(PY) -m engine search $(CLIP) --task sr_x2 --trials $(TRIALS) --out runs/demo
+
+# Benchmarks measured side by side; writes BENCHMARKS.md and docs/bench/ (see bench/cli.py).
+# Trained checkpoints and search runs are cached in .cache/bench: BENCH_ARGS=--fresh for a
+# cold run, BENCH_ARGS=--full to add x4 and denoising.
+bench: venv
+	$(PY) -m bench $(BENCH_ARGS)
+
+bench-quick: venv
+	$(PY) -m bench --quick
 
 lint: venv
 	$(PY) -m ruff check .

@@ -1,0 +1,80 @@
+"""`python -m bench --quick`: every section runs end to end on toy sizes (CI's smoke test of
+`make bench`) and the report carries each section, target and plot."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.cli import SECTIONS
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("bench-quick")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out), "--cache",
+         str(out / "cache")], cwd=REPO, capture_output=True, text=True, timeout=900)
+    return out, done
+
+
+def test_quick_run_succeeds(quick_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+    out, done = quick_run
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    for name in SECTIONS:
+        assert f"== {name} ==" in done.stdout
+
+
+def test_report_holds_every_section_and_target(
+    quick_run: tuple[Path, subprocess.CompletedProcess],
+) -> None:
+    out, _ = quick_run
+    report = (out / "report.md").read_text()
+    assert "quick mode" in report and "- Commit: `" in report and "- Machine: " in report
+    results = json.loads((out / "bench-results.json").read_text())
+    assert set(results["sections"]) == set(SECTIONS)
+    targets = results["targets"]
+    assert {t["section"] for t in targets} == set(SECTIONS)
+    for target in targets:
+        assert target["measured"] not in ("", "failed"), target
+        assert f"| {target['name']} |" in report
+    for plot in (out / "plots").glob("*.png"):
+        assert plot.stat().st_size > 5_000, plot
+        assert f"(plots/{plot.name})" in report
+    assert len(list((out / "plots").glob("*.png"))) >= 4
+
+
+def test_headline_figures_are_real_numbers(
+    quick_run: tuple[Path, subprocess.CompletedProcess],
+) -> None:
+    out, _ = quick_run
+    sections = json.loads((out / "bench-results.json").read_text())["sections"]
+    search, throughput = sections["search"], sections["throughput"]
+    assert search["median_hv_ratio_vs_random"] > 0
+    assert throughput["per_hour_1"] > 0 and throughput["per_hour_2"] > 0
+    assert -1.0 <= throughput["tau"] <= 1.0
+    models = sections["models"]
+    assert math.isfinite(models["prototype_mean_psnr"]) and models["prototype_macs"] > 1e9
+
+
+def test_a_second_quick_run_reuses_the_cache(
+    quick_run: tuple[Path, subprocess.CompletedProcess],
+) -> None:
+    out, first = quick_run
+    assert first.returncode == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "search", "models", "--out",
+         str(out / "again"), "--cache", str(out / "cache")],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "running" not in done.stdout and "training" not in done.stdout, done.stdout
+    report = (out / "again" / "report.md").read_text()
+    assert "0 computed" in report
