@@ -14,12 +14,14 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from engine.cli import main
 from engine.data.enhancement import make_task
 from engine.data.video_io import read_frames
-from engine.deploy.export import BUNDLE_FILES, ExportError, export_bundle
+from engine.deploy.export import BUNDLE_FILES, ExportError, export_bundle, export_onnx
+from engine.deploy.fast_residual import BicubicUpsample, export_form
 from engine.nets.builder import build_network
 from engine.nets.genome import Genome
 from engine.nets.handcrafted import HANDCRAFTED
@@ -29,7 +31,8 @@ from tests.conftest import TINY_CLIP
 
 SMALL = Genome(width=8, depth=2, ops=("repconv", "dwsep", "conv", "conv", "conv", "conv"),
                kernels=(3, 5, 3, 3, 3, 3))
-COLLAPSED_OPS = {"Conv", "PRelu", "Tanh", "DepthToSpace", "Resize", "Add"}
+# No Resize: the bicubic residual exports as Pad + Conv (engine.deploy.fast_residual).
+COLLAPSED_OPS = {"Conv", "PRelu", "Tanh", "DepthToSpace", "Pad", "Add"}
 
 
 def perturbed(net: nn.Module, seed: int = 0) -> nn.Module:
@@ -124,9 +127,10 @@ def test_onnx_graph_is_the_collapsed_net(small: tuple) -> None:
     ops = [node.op_type for node in model.graph.node]
     assert set(ops) <= COLLAPSED_OPS, ops
     conv_modules = sum(isinstance(m, nn.Conv2d) for m in deployed(net).modules())
-    assert ops.count("Conv") == conv_modules
+    assert ops.count("Conv") == conv_modules + 1  # + the bicubic residual's fixed conv
     assert conv_modules < sum(isinstance(m, nn.Conv2d) for m in net.modules())  # 1x1 folded
-    assert ops.count("Resize") == 1  # the bicubic global residual
+    assert ops.count("Resize") == 0 and ops.count("Pad") == 1
+    assert ops.count("DepthToSpace") == 1  # the residual is added before the shuffle
     assert model.opset_import[0].version >= 17
 
 
@@ -168,7 +172,7 @@ def test_handcrafted_and_scale_one(tmp_path: Path, kind: str) -> None:
     assert card["macs"] == count_macs(deployed(net), (320, 180), scale)
     files = read_bundle(tmp_path / "b.zip")
     ops = {node.op_type for node in onnx.load_from_string(files["model.onnx"]).graph.node}
-    assert ops <= COLLAPSED_OPS and ("Resize" in ops) == (scale > 1)
+    assert ops <= COLLAPSED_OPS and ("Pad" in ops) == (scale > 1)
     diff = ort_max_diff(files["model.onnx"], deployed(net), real_input(task))
     print(f"independent ORT parity on a real frame ({kind}): {diff:.2e}")
     assert diff <= 1e-4
@@ -203,3 +207,71 @@ def test_cli_bad_checkpoint_gives_one_error_line(
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
     assert not (tmp_path / "b.zip").exists()
+
+
+# --- the conv-based bicubic residual (engine.deploy.fast_residual) ---------------------------
+# Sizes stay <= 64: for scale 3, PyTorch's own bicubic computes source coordinates with a
+# float32 1/3 and drifts from exact bicubic by ~1e-4 at 720p input (the conv form stays
+# within 4e-7 of float64 bicubic at any size), so 1e-5 holds only on small inputs.
+
+SIZES = [(1, 1), (2, 3), (5, 7), (6, 8), (16, 16), (37, 53), (64, 48)]
+
+
+@pytest.mark.parametrize("scale", [1, 2, 3, 4])
+def test_bicubic_upsample_equals_interpolate(scale: int) -> None:
+    generator = torch.Generator().manual_seed(scale)
+    up = BicubicUpsample(scale)
+    assert not list(up.parameters()) and up.weight.shape == (3 * scale * scale, 1, 5, 5)
+    worst = 0.0
+    for h, w in SIZES:
+        x = torch.rand(2, 3, h, w, generator=generator)
+        x[..., 0, :] = 1.0  # a hard edge on the border, where index clamping matters
+        want = x if scale == 1 else F.interpolate(x, scale_factor=scale, mode="bicubic",
+                                                  align_corners=False)
+        got = up(x)
+        assert got.shape == want.shape
+        worst = max(worst, (got - want).abs().max().item())
+    print(f"\nBicubicUpsample x{scale} vs F.interpolate: max|diff| {worst:.2e}")
+    assert worst <= 1e-5
+
+
+def _export_form_cases() -> list[tuple[str, nn.Module]]:
+    no_residual = Genome(SMALL.width, SMALL.depth, SMALL.ops, SMALL.kernels,
+                         global_residual=False)
+    return [
+        ("genome-x2", build_network(SMALL, 2)), ("genome-x3", build_network(SMALL, 3)),
+        ("genome-x4", build_network(SMALL, 4)), ("genome-no-residual-x2",
+                                                 build_network(no_residual, 2)),
+        ("genome-x1", build_network(SMALL, 1)), ("espcn-x2", HANDCRAFTED.get("espcn")(2)),
+        ("espcn-x3", HANDCRAFTED.get("espcn")(3)), ("fsrcnn-x2", HANDCRAFTED.get("fsrcnn")(2)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_export_form_cases())))
+def test_export_form_equals_deployed_net(case: int) -> None:
+    name, net = _export_form_cases()[case]
+    reference = deployed(perturbed(net, seed=case))
+    fast = export_form(reference)
+    generator = torch.Generator().manual_seed(case)
+    with torch.no_grad():
+        diff = max((fast(x) - reference(x)).abs().max().item()
+                   for x in (torch.rand(2, 3, 37, 53, generator=generator),
+                             torch.rand(1, 3, 5, 7, generator=generator)))
+    print(f"\nexport_form({name}) vs deployed: max|diff| {diff:.2e} ({type(fast).__name__})")
+    assert diff <= 1e-5
+    if name in ("genome-no-residual-x2", "genome-x1"):  # nothing to replace
+        assert fast is reference
+
+
+@pytest.mark.parametrize("kind", ["genome", "fsrcnn"])
+def test_export_onnx_has_no_resize(tmp_path: Path, kind: str) -> None:
+    net = deployed(perturbed(build_network(SMALL, 2) if kind == "genome"
+                             else HANDCRAFTED.get("fsrcnn")(2)))
+    path = tmp_path / "model.onnx"
+    info = export_onnx(net, path, (1, 3, 32, 32))
+    assert info["dynamic_shapes"]
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert "Resize" not in ops and ops.count("Pad") == 1, ops
+    diff = ort_max_diff(path.read_bytes(), net, real_input("sr_x2"))
+    print(f"\nexport_onnx({kind}) ORT vs deployed on a real frame: {diff:.2e}")
+    assert diff <= 1e-4
