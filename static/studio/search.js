@@ -1,7 +1,9 @@
 /* The live search page: overview, Pareto scatter, trial table, all fed by one WebSocket.
  *
- * On connect the server sends a snapshot (the search with its event `seq`, and every trial);
- * then events. Events whose seq is not newer than the last one seen are dropped; a gap is
+ * The page embeds a snapshot (the search with its event `seq`, and every trial as a slim row:
+ * no genome, which is read on demand when a trial's detail opens) and draws it at once; its
+ * socket connects with `?after=seq` and sends a partial snapshot (the search now, and the rows
+ * changed since), then events; a reconnect asks for a full snapshot. Events whose seq is not newer than the last one seen are dropped; a gap is
  * filled from the JSON endpoint (`?after=N`); training_progress events (seq null) are
  * transient and always applied. On close the page reconnects with backoff and re-applies the
  * snapshot, so a reload or a dropped connection never loses a trial.
@@ -95,7 +97,7 @@
     }
     return node;
   }
-  function readJSON(id) { return JSON.parse($(id).textContent); }
+  function readJSON(id) { const node = $(id); return node ? JSON.parse(node.textContent) : null; }
   function cssVar(name, fallback) {
     const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
     return v || fallback;
@@ -142,18 +144,23 @@
   }
 
   // ---------------------------------------------------------------- applying data
+  // A partial snapshot (`partial`: the rows changed after event `after`) is merged into what
+  // the page holds; a full one replaces it.
   function applySnapshot(snapshot) {
     const hadSnapshot = state.lastSeq !== null;
     const now = Date.now();
     const previous = state.trials;
+    const partial = Boolean(snapshot.partial) && hadSnapshot;
     state.search = snapshot.search;
-    state.trials = new Map();
+    state.trials = partial ? new Map(previous) : new Map();
     for (const t of snapshot.trials) {
       const old = previous.get(t.number);
       // On a reconnect, trials that arrived or changed while we were away get marked.
       if (hadSnapshot && (!old || old.seq !== t.seq) && t.state !== "running") {
         state.fresh.set(t.number, now);
       }
+      // Rows are slim: keep a genome the page already read (a trial's genome never changes).
+      if (t.genome === undefined && old && old.genome !== undefined) t.genome = old.genome;
       state.trials.set(t.number, t);
     }
     for (const n of [...state.training.keys()]) {
@@ -166,6 +173,10 @@
       }
     }
     state.lastSeq = snapshot.search.seq;
+    // Rows an ended search settled without an event are not in a partial snapshot.
+    if (partial && !isActive() && [...state.trials.values()].some((t) => t.state === "running")) {
+      settleSoon();
+    }
     scheduleRender();
   }
 
@@ -334,6 +345,7 @@
   let socket = null;
   let attempt = 0;
   let retryTimer = null;
+  let resume = null; // the embedded snapshot's seq: the first socket sends only what follows
 
   function setLive(kind, text) {
     live.dataset.state = kind;
@@ -342,28 +354,44 @@
 
   function connect() {
     clearTimeout(retryTimer);
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     setLive("connecting", attempt ? "reconnecting" : "connecting");
-    socket = new WebSocket(scheme + location.host + "/ws/searches/" + state.search.id + "/");
-    socket.addEventListener("open", () => { attempt = 0; setLive("live", "live"); });
-    socket.addEventListener("message", (message) => {
-      let data;
-      try { data = JSON.parse(message.data); } catch (error) { return; }
-      if (data.type === "snapshot") applySnapshot(data);
-      else if (data.type === "event") applyEvent(data.event);
-    });
-    socket.addEventListener("close", (event) => {
-      socket = null;
-      if (event.code === 4401 || event.code === 4403) {
-        setLive("offline", event.code === 4401 ? "signed out" : "no access");
-        return;
-      }
-      const delay = Math.min(15000, 1000 * 2 ** attempt) * (0.8 + 0.4 * Math.random());
-      attempt += 1;
-      setLive("offline", "offline · retrying in " + Math.ceil(delay / 1000) + NBSP + "s");
-      catchUp();
-      retryTimer = setTimeout(connect, delay);
-    });
+    const handlers = { open: onOpen, message: onMessage, close: onClose };
+    // First connect: the socket search_socket.js opened early, after the embedded snapshot.
+    const early = window.studioSearchSocket;
+    if (resume !== null && early && early.seq === resume) {
+      resume = null;
+      socket = early.adopt(handlers);
+      if (socket) return;
+    }
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const query = resume !== null ? "?after=" + encodeURIComponent(resume) : "";
+    resume = null; // a reconnect re-reads everything
+    socket = new WebSocket(scheme + location.host + "/ws/searches/" + state.search.id + "/" +
+                           query);
+    for (const [type, handler] of Object.entries(handlers)) {
+      socket.addEventListener(type, handler);
+    }
+  }
+  function onOpen() { attempt = 0; setLive("live", "live"); }
+  function onMessage(message) {
+    let data;
+    try { data = JSON.parse(message.data); } catch (error) { return; }
+    if (data.type === "snapshot") applySnapshot(data);
+    else if (data.type === "event") applyEvent(data.event);
+    if (data.type === "snapshot") firstDraw();
+  }
+  function onClose(event) {
+    firstDraw();
+    socket = null;
+    if (event.code === 4401 || event.code === 4403) {
+      setLive("offline", event.code === 4401 ? "signed out" : "no access");
+      return;
+    }
+    const delay = Math.min(15000, 1000 * 2 ** attempt) * (0.8 + 0.4 * Math.random());
+    attempt += 1;
+    setLive("offline", "offline · retrying in " + Math.ceil(delay / 1000) + NBSP + "s");
+    catchUp();
+    retryTimer = setTimeout(connect, delay);
   }
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && socket === null) { attempt = 0; connect(); }
@@ -371,19 +399,36 @@
 
   // ---------------------------------------------------------------- rendering
   let renderQueued = false;
+  // The first draw waits (briefly) for the socket's first snapshot, so it shows the search
+  // as it is now and live, not the HTML's copy and then a second draw.
+  let firstDrawTimer = null;
+  const FIRST_DRAW_WAIT_MS = 400;
+  function holdFirstDraw() {
+    renderQueued = true; // scheduleRender queues nothing until firstDraw
+    firstDrawTimer = setTimeout(firstDraw, FIRST_DRAW_WAIT_MS);
+  }
+  function firstDraw() {
+    if (firstDrawTimer === null) return;
+    clearTimeout(firstDrawTimer);
+    firstDrawTimer = null;
+    render();
+  }
   function scheduleRender() {
     if (renderQueued) return;
     renderQueued = true;
-    requestAnimationFrame(() => { renderQueued = false; render(); });
+    requestAnimationFrame(() => { if (renderQueued) render(); });
   }
 
   function render() {
+    renderQueued = false; // a queued render is no longer needed
     computeFront();
     renderHeader();
     renderOverview();
     renderChart();
     renderTable();
     renderDetail();
+    // Only the first draw skips the animation; later updates animate their points in.
+    if (chart && chart.options.animation === false) chart.options.animation = { duration: 250 };
   }
 
   function renderHeader() {
@@ -610,6 +655,8 @@
   const DS = { FRONT_LINE: 0, FRONT: 1, DOMINATED: 2, BASELINES: 3 };
   let chart = null;
   let ringTimer = null;
+  let chartSignature = null;
+  const BIG_CHANGE = 50; // points added or removed at once above which no animation runs
 
   const colors = {
     front: cssVar("--sp-front", "#4f46e5"),
@@ -765,7 +812,7 @@
         ],
       },
       options: {
-        animation: { duration: 250 },
+        animation: false, // start() turns it on after the first draw
         maintainAspectRatio: false,
         parsing: false,
         normalized: true,
@@ -874,11 +921,28 @@
     }
     const line = complete.filter((t) => state.front.has(t.number))
       .sort((a, b) => a[field] - b[field]).map((t) => ({ x: t[field], y: t.psnr }));
+    const baselines = learnedBaselines().filter((b) => b[field] > 0)
+      .map((b) => ({ x: b[field], y: b.psnr, baseline: b.name }));
+    const ref = referenceBaseline();
+    const budget = costBudget();
+    $("sp-chart-empty").hidden = complete.length > 0 || baselines.length > 0;
+    $("sp-ref-name").textContent = ref ? baselineName(ref.name) : "bicubic";
+    $("sp-legend-budget").hidden = !budget;
+    $("sp-legend-budget").querySelector("span").textContent =
+      (costKey() === "macs" ? "MACs" : costKey()) + " budget";
+    animateRings();
+    // Nothing the chart shows changed (a training_progress tick, a status event): no update,
+    // so no needless animation either.
+    const signature = costKey() + "|" + budget + "|" + JSON.stringify(state.search.baselines) +
+      "|" + complete.map((t) => t.number + ":" + t.seq + (state.front.has(t.number) ? "f" : ""))
+        .join(",");
+    if (signature === chartSignature) return;
+    chartSignature = signature;
+    const before = chart.data.datasets[DS.FRONT].data.length +
+      chart.data.datasets[DS.DOMINATED].data.length;
     pointIndex = new Map();
     front.forEach((p, i) => pointIndex.set(p.trial, [DS.FRONT, i]));
     dominated.forEach((p, i) => pointIndex.set(p.trial, [DS.DOMINATED, i]));
-    const baselines = learnedBaselines().filter((b) => b[field] > 0)
-      .map((b) => ({ x: b[field], y: b.psnr, baseline: b.name }));
     // Update the datasets in place: the zoom (scale min/max) and the selection are kept.
     const ds = chart.data.datasets;
     ds[DS.FRONT_LINE].data = line;
@@ -889,11 +953,9 @@
     // Auto range with room around the points (only used while not zoomed).
     const xs = complete.map((t) => t[field]).concat(baselines.map((b) => b.x));
     const ys = complete.map((t) => t.psnr).concat(baselines.map((b) => b.y));
-    const ref = referenceBaseline();
     if (ref && ref.psnr != null) ys.push(ref.psnr);
     // Before any data: a sensible empty frame rather than Chart.js's 0..1.
     if (!xs.length) xs.push(...{ macs: [3e8, 1e10], params: [2e3, 5e4], latency: [8, 300] }[costKey()]);
-    const budget = costBudget();
     if (budget) xs.push(budget);
     const sx = chart.options.scales.x, sy = chart.options.scales.y;
     sx.suggestedMin = Math.min(...xs) / 1.6;
@@ -903,13 +965,10 @@
     sy.suggestedMin = lo - pad;
     sy.suggestedMax = hi + pad;
     sx.title.text = cost().label + " (log scale)";
-    chart.update();
-    $("sp-chart-empty").hidden = complete.length > 0 || baselines.length > 0;
-    $("sp-ref-name").textContent = ref ? baselineName(ref.name) : "bicubic";
-    $("sp-legend-budget").hidden = !budget;
-    $("sp-legend-budget").querySelector("span").textContent =
-      (costKey() === "macs" ? "MACs" : costKey()) + " budget";
-    animateRings();
+    // Many points at once (the first draw of a big search, a reconnect): drawn in place, an
+    // animation of hundreds of points only delays them.
+    chart.update(Math.abs(front.length + dominated.length - before) > BIG_CHANGE ? "none"
+                                                                                : undefined);
   }
 
   // Redraw (not update) while some ring is still fading.
@@ -951,17 +1010,18 @@
       });
   }
 
-  function cell(text, cls) { return el("td", { class: cls, text }); }
+  function cell(text, cls) { return el("td", { class: cls, role: "cell", text }); }
 
   function fillRow(tr, t) {
     const onFront = state.front.has(t.number);
     const stateChip = el("span", { class: "sp-chip sp-chip-" + t.state, text: t.state,
                                    title: t.reason || null });
-    const num = el("td", { class: "num" });
+    const num = el("td", { class: "num", role: "cell" });
     if (onFront) num.append(el("i", { class: "sp-front-dot", title: "on the Pareto front" }));
     num.append("#" + t.number);
-    const stateCell = el("td", null, stateChip);
-    const arch = el("td", { class: "sp-mono sp-arch", text: t.arch || "—", title: t.arch || null });
+    const stateCell = el("td", { role: "cell" }, stateChip);
+    const arch = el("td", { class: "sp-mono sp-arch", role: "cell", text: t.arch || "—",
+                            title: t.arch || null });
     tr.replaceChildren(num, stateCell, arch,
       cell(fmtPsnr(t.psnr), "num"), cell(fmtSsim(t.ssim), "num"), cell(fmtG(t.macs), "num"),
       cell(fmtK(t.params), "num"), cell(fmtMs(t.latency_ms), "num"),
@@ -971,18 +1031,55 @@
     tr.classList.toggle("sp-muted-row", ["rejected", "duplicate"].includes(t.state));
   }
 
+  const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+  const esc = (v) => String(v).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+
+  function rowSignature(t) {
+    return JSON.stringify([t.seq, t.state, t.psnr, state.front.has(t.number)]);
+  }
+
+  // fillRow's row as HTML: the first draw of a big table is one innerHTML, not 10,000 nodes
+  // made one by one.
+  function rowHTML(t) {
+    const onFront = state.front.has(t.number);
+    const selected = state.selected === t.number;
+    const cls = [onFront ? "sp-on-front" : "",
+                 ["rejected", "duplicate"].includes(t.state) ? "sp-muted-row" : "",
+                 selected ? "sp-selected" : ""].filter(Boolean).join(" ");
+    const td = (text, c) => '<td class="' + c + '" role="cell">' + esc(text) + "</td>";
+    return '<tr tabindex="0" role="row" data-trial="' + t.number + '" data-state="' +
+      esc(t.state) + '" data-sig="' + esc(rowSignature(t)) + '"' +
+      (cls ? ' class="' + cls + '"' : "") + ' aria-selected="' + selected + '">' +
+      '<td class="num" role="cell">' +
+      (onFront ? '<i class="sp-front-dot" title="on the Pareto front"></i>' : "") +
+      "#" + t.number + "</td>" +
+      '<td role="cell"><span class="sp-chip sp-chip-' + esc(t.state) + '"' +
+      (t.reason ? ' title="' + esc(t.reason) + '"' : "") + ">" + esc(t.state) + "</span></td>" +
+      '<td class="sp-mono sp-arch" role="cell"' + (t.arch ? ' title="' + esc(t.arch) + '"' : "") +
+      ">" + esc(t.arch || "—") + "</td>" +
+      td(fmtPsnr(t.psnr), "num") + td(fmtSsim(t.ssim), "num") + td(fmtG(t.macs), "num") +
+      td(fmtK(t.params), "num") + td(fmtMs(t.latency_ms), "num") +
+      td(fmtSeconds(t.train_seconds), "num") + "</tr>";
+  }
+
   function renderTable() {
     const list = visibleTrials();
+    if (!rows.size && !tbody.firstElementChild && list.length) {
+      tbody.innerHTML = list.map(rowHTML).join("");
+      for (const tr of tbody.children) rows.set(Number(tr.dataset.trial), tr);
+    }
     const wanted = new Set(list.map((t) => t.number));
     for (const [number, tr] of rows) {
       if (!state.trials.has(number)) { tr.remove(); rows.delete(number); }
     }
     const now = Date.now();
+    // An empty table (the first draw) is built off the document and inserted at once.
+    const batch = tbody.firstElementChild ? null : document.createDocumentFragment();
     list.forEach((t, i) => {
       let tr = rows.get(t.number);
-      const signature = JSON.stringify([t.seq, t.state, t.psnr, state.front.has(t.number)]);
+      const signature = rowSignature(t);
       if (!tr) {
-        tr = el("tr", { tabindex: "0", "data-trial": t.number });
+        tr = el("tr", { tabindex: "0", role: "row", "data-trial": t.number });
         rows.set(t.number, tr);
       }
       if (tr.dataset.sig !== signature) { fillRow(tr, t); tr.dataset.sig = signature; }
@@ -995,10 +1092,12 @@
       }
       tr.classList.toggle("sp-selected", state.selected === t.number);
       tr.setAttribute("aria-selected", state.selected === t.number ? "true" : "false");
+      if (batch) { batch.append(tr); return; }
       // Move only what is out of place, so untouched rows keep their flash animation.
       const current = tbody.children[i];
       if (current !== tr) tbody.insertBefore(tr, current || null);
     });
+    if (batch) tbody.append(batch);
     for (const [number, tr] of rows) {
       if (!wanted.has(number) && tr.parentNode) tr.remove();
     }
@@ -1069,10 +1168,11 @@
       box.replaceChildren(...parts);
       return;
     }
-    if (box.dataset.trial === String(t.number) && box.dataset.sig === String(t.seq) &&
+    const detailSig = t.seq + "/" + (t.genome === undefined ? "-" : "g");
+    if (box.dataset.trial === String(t.number) && box.dataset.sig === detailSig &&
         box.dataset.front === String(state.front.has(t.number))) return;
     box.dataset.trial = t.number;
-    box.dataset.sig = t.seq;
+    box.dataset.sig = detailSig;
     box.dataset.front = state.front.has(t.number);
     const close = el("button", { type: "button", class: "btn btn-ghost btn-small sp-close",
                                  "aria-label": "Clear selection", text: "×" });
@@ -1111,6 +1211,11 @@
     if (t.reason) parts.push(el("p", { class: "sp-reason", text: t.reason }));
 
     const g = t.genome;
+    if (g === undefined) { // a slim row: its genome is read now
+      parts.push(el("h3", { class: "sp-subhead", text: "Genome" }));
+      parts.push(el("p", { class: "sp-muted sp-genome-loading", text: "loading…" }));
+      loadGenome(t.number);
+    }
     if (g) {
       const blocks = (g.ops || []).slice(0, g.depth).map((op, i) =>
         el("li", { class: "sp-block" }, el("span", { text: op }),
@@ -1145,6 +1250,29 @@
       parts.push(actions);
     }
     box.replaceChildren(...parts);
+  }
+
+  // Slim rows carry no genome: read the trial in full when its detail opens.
+  const genomeLoads = new Set(); // trial numbers being read
+  async function loadGenome(number) {
+    if (genomeLoads.has(number)) return;
+    genomeLoads.add(number);
+    try {
+      const response = await fetch(dataUrl + "/trials/" + encodeURIComponent(number),
+                                   { headers: { Accept: "application/json" },
+                                     credentials: "same-origin" });
+      if (!response.ok) return;
+      const data = await response.json();
+      const t = state.trials.get(number);
+      if (t && t.genome === undefined) {
+        t.genome = data.trial.genome;
+        if (state.selected === number) renderDetail();
+      }
+    } catch (error) {
+      // Offline: the next time the detail opens tries again.
+    } finally {
+      genomeLoads.delete(number);
+    }
   }
 
   // A POST form that renders a candidate's before/after preview on the clip.
@@ -1200,10 +1328,16 @@
     for (const form of [$("sp-cancel"), $("sp-resume"), $("sp-restart")]) {
       form.addEventListener("submit", () => { form.querySelector("button").disabled = true; });
     }
+    const embedded = readJSON("sp-snapshot");
+    if (embedded) {
+      applySnapshot(embedded);
+      resume = embedded.search.seq;
+    }
     if (typeof Chart !== "undefined") createChart();
-    render();
+    holdFirstDraw();
+    connect(); // adopts the socket search_socket.js opened, and what it already received
+    if (!embedded) firstDraw();
     setInterval(renderClock, 1000);
-    connect();
   }
 
   start();

@@ -1,7 +1,8 @@
 """The live search page in Chromium: trials arrive over the WebSocket without a reload, the
 Pareto chart keeps the user's zoom while it updates, tooltips read as words, the table sorts,
 filters and selects together with the chart, status events flip the page, and a reload
-rebuilds everything from the snapshot."""
+rebuilds everything from the snapshot (embedded in the page, then brought up to date by the
+socket's partial snapshot)."""
 
 from __future__ import annotations
 
@@ -195,6 +196,11 @@ def test_table_sorts_filters_and_selects_with_the_chart(page: Any, studio: Studi
     expect(row).to_have_attribute("aria-selected", "true")
     expect(page.locator("#sp-detail")).to_contain_text("#5")
     expect(page.locator("#sp-detail")).to_contain_text("Genome")
+    # The page's rows are slim: the genome is read when the detail opens.
+    assert page.evaluate("JSON.parse(document.getElementById('sp-snapshot').textContent)"
+                         ".trials.every(t => !('genome' in t))")
+    expect(page.locator("#sp-detail .sp-genome")).to_contain_text(" channels")
+    expect(page.locator("#sp-detail .sp-blocks li").first).to_be_visible()
     # ... and a point click selects its row.
     x, y = point_position(page, dataset=1, index=0)
     page.mouse.click(x, y)

@@ -198,3 +198,20 @@ def test_resume_of_a_finished_search_changes_nothing(
 
 def test_the_plot_is_404_until_the_search_wrote_it(client_in: Client, search: Search) -> None:
     assert client_in.get(reverse("studio:search_plot", args=[search.pk])).status_code == 404
+
+
+def test_trial_data_is_one_trial_in_full_for_its_owner_only(
+        client_in: Client, search: Search, other_user: User) -> None:
+    """The live page's rows are slim: a trial's genome comes from here when its detail
+    opens."""
+    record_event(search.pk, "trial_started", {"number": 4, "genome": {"key": "k", "width": 8},
+                                              "macs": 10, "at": 1.0})
+    url = reverse("studio:trial_data", args=[search.pk, 4])
+    body = client_in.get(url).json()
+    assert body["trial"]["number"] == 4 and body["trial"]["state"] == "running"
+    assert body["trial"]["genome"] == {"key": "k", "width": 8}
+    assert client_in.get(reverse("studio:trial_data", args=[search.pk, 5])).status_code == 404
+    other = Client()
+    other.force_login(other_user)
+    assert other.get(url).status_code == 404
+    assert Client().get(url).status_code == 302  # to the login page

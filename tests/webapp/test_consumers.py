@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django.test import Client, override_settings
 
 from engine.events import TrainingProgress, TrialFinished, TrialStarted
-from webapp.studio.models import Clip, Search
+from webapp.studio.models import Clip, Search, Trial
 from webapp.studio.progress import StudioSink, announce, record_event
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the consumer reads from its thread
@@ -142,3 +142,63 @@ def test_a_closed_socket_leaves_the_group(search: Search, user: User) -> None:
         assert not layer.groups.get(f"search-{search.pk}")
 
     async_to_sync(scenario)()
+
+
+def _snapshot(path: str, user: User) -> dict[str, Any]:
+    headers = [ORIGIN, session_cookie(user)]
+
+    async def scenario() -> dict[str, Any]:
+        communicator = WebsocketCommunicator(application(), path, headers=headers)
+        assert (await communicator.connect(timeout=5))[0]
+        snapshot = await communicator.receive_json_from(timeout=5)
+        await communicator.disconnect()
+        return snapshot
+
+    return async_to_sync(scenario)()
+
+
+def test_the_snapshot_is_read_once_with_slim_rows(search: Search, user: User,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """One read per connect (it also checks the owner), and rows without their genome: the
+    page reads a genome when a trial's detail opens."""
+    from webapp.studio import consumers
+
+    record_event(search.pk, "trial_started", {"number": 0, "genome": GENOME, "macs": 5000,
+                                              "at": 1.0})
+    calls: list[int | None] = []
+    real = consumers.live_snapshot
+
+    def counted(s: Search, after: int | None = None) -> dict[str, Any]:
+        calls.append(after)
+        return real(s, after)
+
+    monkeypatch.setattr(consumers, "live_snapshot", counted)
+    snapshot = _snapshot(f"/ws/searches/{search.pk}/", user)
+    assert calls == [None]
+    assert "partial" not in snapshot
+    [row] = snapshot["trials"]
+    assert "genome" not in row
+    trial = search.trials.get()
+    assert row == trial.to_dict(genome=False) and set(row) == set(Trial.ROW_FIELDS)
+    assert trial.to_dict()["genome"] == GENOME
+
+
+def test_after_n_sends_only_rows_changed_since(search: Search, user: User) -> None:
+    """`?after=N` (the page embeds a snapshot at seq N): the search as it is now, and only
+    the rows that events after N changed."""
+    record_event(search.pk, "trial_started", {"number": 0, "genome": GENOME, "macs": 5000,
+                                              "at": 1.0})
+    record_event(search.pk, "trial_started", {"number": 1, "genome": GENOME, "macs": 6000,
+                                              "at": 1.0})
+    record_event(search.pk, "trial_finished", {"trial": record(0, 30.0, 5000), "finished": 1,
+                                               "n_trials": 3, "on_front": True})
+    snapshot = _snapshot(f"/ws/searches/{search.pk}/?after=2", user)
+    assert snapshot["partial"] is True and snapshot["after"] == 2
+    assert snapshot["search"]["seq"] == 3
+    assert [(t["number"], t["state"], t["seq"]) for t in snapshot["trials"]] == [
+        (0, "complete", 3)]
+    assert _snapshot(f"/ws/searches/{search.pk}/?after=3", user)["trials"] == []
+    # A client ahead of the database, or a malformed N: the whole snapshot.
+    for after in ("99", "x", "-1"):
+        snapshot = _snapshot(f"/ws/searches/{search.pk}/?after={after}", user)
+        assert "partial" not in snapshot and len(snapshot["trials"]) == 2

@@ -77,3 +77,26 @@ def test_static_files_referenced_by_the_page_exist() -> None:
 def test_template_has_no_inline_script() -> None:
     template = (REPO / "webapp/studio/templates/studio/search_detail.html").read_text()
     assert "<script>" not in template and "onclick" not in template.lower()
+
+
+def test_search_page_embeds_a_slim_snapshot_and_opens_its_socket_early(
+        client_in: Client, user: User, make_clip: Callable[..., Clip],
+        make_search: Callable[..., Search]) -> None:
+    """The page draws from a snapshot in its HTML (rows without genomes), and a small script
+    before the chart library opens the socket after that snapshot's seq."""
+    from webapp.studio.progress import record_event
+
+    search = make_search(make_clip(user))
+    record_event(search.pk, "trial_started", {"number": 0, "genome": {"key": "k"},
+                                              "macs": 10, "at": 1.0})
+    html = client_in.get(reverse("studio:search_detail", args=[search.pk])).content.decode()
+    data = re.search(r'<script id="sp-snapshot" type="application/json">(.*?)</script>', html,
+                     re.S)
+    assert data is not None
+    snapshot = json.loads(data.group(1))
+    assert snapshot["search"]["id"] == search.pk and snapshot["search"]["seq"] == 1
+    assert [(t["number"], t["state"]) for t in snapshot["trials"]] == [(0, "running")]
+    assert "genome" not in snapshot["trials"][0]
+    scripts = re.findall(r'<script src="([^"]+)"', html)
+    assert scripts.index("/static/studio/search_socket.js") < min(
+        i for i, s in enumerate(scripts) if "chart.umd" in s or s.endswith("/search.js"))

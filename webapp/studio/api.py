@@ -62,6 +62,18 @@ def search_data(request: HttpRequest, search_id: int) -> JsonResponse:
 
 
 @login_required
+@require_GET
+def trial_data(request: HttpRequest, search_id: int, number: int) -> JsonResponse:
+    """One trial in full, its genome included: the live page's rows are slim, and it reads
+    this when a trial's detail opens."""
+    search = owned_search(request.user, search_id)
+    trial = search.trials.filter(number=number).first()
+    if trial is None:
+        raise Http404("no such trial")
+    return JsonResponse({"trial": trial.to_dict()})
+
+
+@login_required
 @require_POST
 def search_cancel(request: HttpRequest, search_id: int) -> HttpResponse:
     search = owned_search(request.user, search_id)

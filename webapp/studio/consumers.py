@@ -2,24 +2,60 @@
 
 The consumer joins the group before reading the snapshot, and the client drops events whose
 `seq` is not newer than the snapshot's, so nothing falls between the two.
+
+The snapshot's trial rows are slim (`Trial.to_dict(genome=False)`: what the table and the
+chart show); the page reads a trial's genome on demand (api.trial_data). The page itself
+embeds a snapshot in its HTML (views.search_detail) and connects with `?after=N`, N its
+`search.seq`: the socket's snapshot then holds only the rows changed by events after N
+(`"partial": true`), and the search as it is now.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from webapp.studio.models import Search
+from webapp.studio.models import Search, Trial
+
+
+def live_snapshot(search: Search, after: int | None = None) -> dict[str, Any]:
+    """The search and its slim trial rows (only rows changed after event `after`, if given).
+
+    The search is read before the rows, so the rows are at least as new as its `seq`."""
+    trials = search.trials.all()
+    if after is not None:
+        trials = trials.filter(seq__gt=after)
+    # Trial.to_dict(genome=False), read as plain values: no model instance per row.
+    snapshot: dict[str, Any] = {"search": search.to_dict(),
+                                "trials": list(trials.values(*Trial.ROW_FIELDS))}
+    if after is not None:
+        snapshot.update(partial=True, after=after)
+    return snapshot
 
 
 @database_sync_to_async
-def load_snapshot(search_id: int, user_id: int) -> dict[str, Any] | None:
+def load_snapshot(search_id: int, user_id: int,
+                  after: int | None = None) -> dict[str, Any] | None:
+    """The user's search's snapshot, or None when it is someone else's or none: the
+    ownership check is the query on the owner that reads the search."""
     search = Search.objects.filter(pk=search_id, owner_id=user_id).first()
     if search is None:
         return None
-    return {"search": search.to_dict(), "trials": [t.to_dict() for t in search.trials.all()]}
+    if after is not None and after > search.event_seq:
+        after = None  # the client is ahead of this database: give it everything
+    return live_snapshot(search, after)
+
+
+def _after(scope: dict[str, Any]) -> int | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("after")
+    try:
+        after = int(values[0]) if values else None
+    except ValueError:
+        return None
+    return after if after is not None and after >= 0 else None
 
 
 class SearchConsumer(AsyncJsonWebsocketConsumer):
@@ -29,14 +65,17 @@ class SearchConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
-        exists = await load_snapshot(self.search_id, user.pk)
-        if exists is None:  # someone else's search, or none: same answer
+        # Join the group before reading the snapshot (nothing falls between the two); one
+        # read checks the owner and loads the snapshot; accept and snapshot leave together.
+        group = f"search-{self.search_id}"
+        await self.channel_layer.group_add(group, self.channel_name)
+        snapshot = await load_snapshot(self.search_id, user.pk, _after(self.scope))
+        if snapshot is None:  # someone else's search, or none: same answer
+            await self.channel_layer.group_discard(group, self.channel_name)
             await self.close(code=4403)
             return
-        self.group = f"search-{self.search_id}"
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.group = group
         await self.accept()
-        snapshot = await load_snapshot(self.search_id, user.pk)
         await self.send_json({"type": "snapshot", **snapshot})
 
     async def disconnect(self, code: int) -> None:
@@ -44,4 +83,6 @@ class SearchConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def search_event(self, message: dict[str, Any]) -> None:
+        if not hasattr(self, "group"):  # refused: it was in the group for a moment
+            return
         await self.send_json({"type": "event", "event": message["event"]})

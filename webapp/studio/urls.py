@@ -17,6 +17,8 @@ urlpatterns = [
     # JSON and control endpoints (api.py)
     path("api/space-bounds", api.space_bounds_view, name="space_bounds"),
     path("api/searches/<int:search_id>", api.search_data, name="search_data"),
+    path("api/searches/<int:search_id>/trials/<int:number>", api.trial_data,
+         name="trial_data"),
     path("searches/<int:search_id>/cancel", api.search_cancel, name="search_cancel"),
     path("searches/<int:search_id>/resume", api.search_resume, name="search_resume"),
     path("searches/<int:search_id>/pareto.png", api.search_plot, name="search_plot"),

@@ -254,11 +254,14 @@ def _create_search(request: HttpRequest, form: SearchForm) -> Search:
 @login_required
 @require_GET
 def search_detail(request: HttpRequest, search_id: int) -> HttpResponse:
+    from webapp.studio.consumers import live_snapshot
     from webapp.studio.full_training import full_models
 
     search = owned_search(request.user, search_id)
     crop = search.events.filter(kind="front_preview").order_by("-seq").first()
+    # The page draws from this at once; its socket then sends only what changed after it.
     return render(request, "studio/search_detail.html", {
         "search": search, "clip": search.clip, "full_models": full_models(search),
+        "snapshot": live_snapshot(search),
         "latest_crop": crop.payload if crop else None,
         "has_previews": search.previews.filter(status="ready", mode="measured").exists()})
