@@ -43,5 +43,6 @@ lint: venv
 test: venv lint
 	$(PY) -m pytest -q
 
+# Keeps .cache/bench (hours of trained benchmark checkpoints): remove it by hand if wanted.
 clean:
-	rm -rf runs .cache .pytest_cache var
+	rm -rf runs .cache/frames .pytest_cache var

@@ -49,9 +49,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.quick and args.full:
-        print("error: --quick and --full exclude each other", file=sys.stderr)
-        return 2
     out = args.out or (REPO_ROOT / "runs" / "bench-quick" if args.quick else REPO_ROOT)
     plot_dir = out / "docs" / "bench" if out == REPO_ROOT else out / "plots"
     cache_root = args.cache / "quick" if args.quick else args.cache

@@ -78,3 +78,18 @@ def test_a_second_quick_run_reuses_the_cache(
     assert "running" not in done.stdout and "training" not in done.stdout, done.stdout
     report = (out / "again" / "report.md").read_text()
     assert "0 computed" in report
+
+
+def test_full_mode_adds_x4_and_denoise(quick_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+    """--full on toy sizes: x4 and denoising get their own search, training and test sets."""
+    out, first = quick_run
+    assert first.returncode == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--full", "--only", "models", "--out",
+         str(out / "full"), "--cache", str(out / "cache")],
+        cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = (out / "full" / "report.md").read_text()
+    for title in ("x2: quality and cost", "x4: quality and cost", "Kodak24 PSNR/SSIM"):
+        assert title in report, title
+    assert "| identity |" in report  # denoising's non-learned baseline is the noisy input
