@@ -47,7 +47,7 @@ def random_genomes(n: int, seed: int) -> list[dict[str, Any]]:
 def spread_genomes(n: int, seed: int, scale: int = 2,
                    span: tuple[float, float] = (0.1, 0.9)) -> list[dict[str, Any]]:
     """`n` random genomes spread over the 10th-90th percentile of the space's MACs (sorted by
-    MACs): typical candidates, without the rare giants that would take an hour at the long budget."""
+    MACs): typical candidates, without the rare giants that take an hour at the long budget."""
     from engine.nets.builder import build_network
     from engine.nets.genome import Genome
     from engine.train.cost import count_macs
