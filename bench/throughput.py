@@ -7,8 +7,7 @@ candidates are enqueued in the study, so both runs do exactly the same work.
 
 Fidelity: Kendall's tau between the ranking (held-out PSNR on the clip) of a set of
 candidates trained for the default budget and for section 2's full budget (5x; the target
-names 10x, which would cost ~2 more CPU-hours on two cores): the found models and handcrafted
-nets of section 2 plus random genomes spread over the space's MACs.
+names 10x, which would cost ~2 more CPU-hours on two cores): section 2's found models plus random genomes spread over the space's MACs.
 """
 
 from __future__ import annotations
@@ -110,13 +109,12 @@ def measure_fidelity(ctx: BenchContext, clip: str) -> dict[str, Any]:
     found = pick_front(runs_for(ctx, "sr_x2"), 2 if ctx.quick else N_FOUND)
     randoms = (spread_genomes(2, seed=11, span=(0.0, 0.2)) if ctx.quick  # cheap ones
                else spread_genomes(3, seed=11))
-    names = ([f"found {i + 1}" for i in range(len(found))] + ["ESPCN", "FSRCNN"]
+    names = ([f"found {i + 1}" for i in range(len(found))]
              + [f"random {i + 1}" for i in range(len(randoms))])
 
     def specs(steps: int) -> list[TrainingSpec]:
         common = {"clip": clip, "task": "sr_x2", "steps": steps, **extra}
         return ([TrainingSpec.for_genome(t["genome"], **common) for t in found]
-                + [TrainingSpec(net=n, **common) for n in ("espcn", "fsrcnn")]
                 + [TrainingSpec.for_genome(g, **common) for g in randoms])
 
     long = short * FULL_STEPS // DEFAULT_STEPS  # section 2's full budget: its runs are reused
