@@ -7,7 +7,8 @@ candidates are enqueued in the study, so both runs do exactly the same work.
 
 Fidelity: Kendall's tau between the ranking (held-out PSNR on the clip) of a set of
 candidates trained for the default budget and for section 2's full budget (5x; the target
-names 10x, which would cost ~2 more CPU-hours on two cores): section 2's found models plus random genomes spread over the space's MACs.
+names 10x, which would cost ~2 more CPU-hours on two cores): section 2's found models plus
+random genomes spread over the space's MACs.
 """
 
 from __future__ import annotations
