@@ -135,7 +135,7 @@ def run(ctx: BenchContext) -> SectionResult:
     clip = str(ctx.data("video", "city_tiny.mp4" if ctx.quick else "city.mp4"))
     budget = TrainBudget(steps=20, batch_size=8, patch_size=24) if ctx.quick else TrainBudget()
     genomes = (spread_genomes(2, seed=7, span=(0.0, 0.2)) if ctx.quick
-               else random_genomes(8, seed=7))
+               else random_genomes(4, seed=7))  # ~6 min for one worker at 1 thread
     one = measure_workers(ctx, clip, budget, genomes, 1)
     two = measure_workers(ctx, clip, budget, genomes, 2)
     speedup = two["per_hour"] / one["per_hour"]
