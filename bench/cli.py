@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                        cache=Cache(cache_root, fresh=args.fresh))
     plot_dir.mkdir(parents=True, exist_ok=True)
     names = [n for n in SECTIONS if not args.only or n in args.only]
-    command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = " ".join(["python -m bench", shlex.join(sys.argv[1:] if argv is None else argv)])
+    command = command.strip()
     started = time.time()
     results: list[SectionResult] = []
     failed: list[str] = []

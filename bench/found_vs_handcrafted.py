@@ -165,9 +165,20 @@ def compare_task(ctx: BenchContext, task_name: str, result: SectionResult,
             "exactly that budget and the same global residual. The prototype (EDSR-style, "
             f"8 residual blocks x 32 channels, ~0.16M params) gets {PROTOTYPE_STEPS} steps at "
             f"learning rate {PROTOTYPE_LR:g}: EDSR-baseline (16x64) trains at ~0.3 steps/s on "
-            "these two cores and is still below bicubic after 90 s, while 8x32 runs ~2 steps/s "
-            "on one thread and converges in the budget (see its loss log in the run output). "
-            "All learned models train on frames 0-11 of Vid4 city (the search clip).")
+            "these two cores and is still below bicubic after 90 s; 8x32 runs ~2 steps/s on "
+            f"one thread, so {PROTOTYPE_STEPS} steps take ~25 minutes. All learned models train "
+            "on frames 0-11 of Vid4 city (the search clip).")
+    proto = next(m for m in models if m["kind"] == "prototype")
+    beaten = [m["name"] for m in models
+              if m["kind"] != "prototype" and m["mean_psnr"] > proto["mean_psnr"]]
+    if beaten:  # then the ratio below compares against an undertrained reference
+        result.text.append(
+            f"**{task.label}: the prototype did not reach its fair best here**: "
+            f"{', '.join(beaten)} score above it on the mean over the test sets "
+            f"({PROTOTYPE_STEPS} steps is short for a 0.16M-parameter net). A converged "
+            "prototype would score higher, move the "
+            "0.3 dB threshold up to costlier found models, and lower the complexity ratio: read "
+            "the ratio below as an upper bound, not as a measurement of the 100x claim.")
     cold = sum(r["seconds"] for r in trained)
     return rows, summary, cold
 

@@ -176,8 +176,8 @@ def run(ctx: BenchContext) -> SectionResult:
         f"Median of {reps} pairs, each miss in a fresh root. The share is set against one "
         f"search trial at the default budget ({budget.steps} steps, batch {budget.batch_size}, "
         f"patch {budget.patch_size}): {trial_s:.1f} s, {trial_how}.",
-        "Both cores of the machine are shared with other jobs, so the absolute rates are "
-        "noisy; the interleaving keeps the ratios fair.",
+        "Absolute rates move with the machine's load; the interleaving keeps the ratios "
+        "fair.",
     ]
     tables = [
         Table("Decode throughput", ["clip", "size", "frames", "loader fps", "bare cv2 fps",
