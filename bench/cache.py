@@ -14,12 +14,14 @@ import json
 import os
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from bench.common import REPO_ROOT
 
 
+@lru_cache(maxsize=16)  # one run asks per trained model; the source does not change meanwhile
 def source_fingerprint(*folders: str) -> str:
     """Hash of every .py file under `folders` (relative to the repository root)."""
     digest = hashlib.sha256()
@@ -68,17 +70,28 @@ class Cache:
                                   default=str, indent=1))
         tmp.replace(entry)  # atomic: a killed run never leaves half an entry
 
-    def cached(self, kind: str, config: dict[str, Any],
-               compute: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], float, bool]:
-        """(value, seconds it took to compute, whether it came from the cache)."""
+    def reuse(self, kind: str, config: dict[str, Any]) -> dict[str, Any] | None:
+        """The entry (config, seconds, value) if cached, counted as reused for the report."""
         hit = self.get(kind, config)
         if hit is not None:
             self.hits.append(self.key(kind, config))
             self.hit_seconds += float(hit["seconds"])
+        return hit
+
+    def store(self, kind: str, config: dict[str, Any], value: dict[str, Any],
+              seconds: float) -> None:
+        """Write a freshly computed entry, counted as computed for the report."""
+        self.put(kind, config, value, seconds)
+        self.misses.append(self.key(kind, config))
+
+    def cached(self, kind: str, config: dict[str, Any],
+               compute: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], float, bool]:
+        """(value, seconds it took to compute, whether it came from the cache)."""
+        hit = self.reuse(kind, config)
+        if hit is not None:
             return hit["value"], float(hit["seconds"]), True
         start = time.perf_counter()
         value = compute()
         seconds = time.perf_counter() - start
-        self.put(kind, config, value, seconds)
-        self.misses.append(self.key(kind, config))
+        self.store(kind, config, value, seconds)
         return value, seconds, False

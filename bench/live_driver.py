@@ -16,69 +16,19 @@ import json
 import math
 import os
 import random
-import shutil
 import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+# The Django-side fixtures are the reliability tests': `create` and `launch` serve both.
+from tests.reliability.driver import create, launch, user_and_clip
+
 BICUBIC_PSNR = 28.88  # x2 on city.mp4 (README): the seeded PSNRs are gains over it
 MAX_MACS = 5_000_000_000  # the seeded search's constraint: bigger genomes are rejected
 SEEDED_STEPS = 600  # the CLI's default proxy budget
 RESULT_FIELDS = ("psnr", "ssim", "macs", "params", "latency_ms", "steps", "train_seconds")
-
-
-def _user_and_clip(username: str, password: str, clip_path: str) -> tuple[Any, Any]:
-    """A user and a clip row whose file is a copy of the benchmark clip in MEDIA_ROOT."""
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-
-    from engine.data.frame_cache import content_hash
-    from engine.data.video_io import probe
-    from webapp.studio.models import Clip
-
-    source = Path(clip_path)
-    user = get_user_model().objects.create_user(username, password=password)
-    relative = f"clips/{user.pk}/{uuid.uuid4().hex}{source.suffix}"
-    target = Path(settings.MEDIA_ROOT) / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
-    info = probe(target)
-    clip = Clip.objects.create(
-        owner=user, file=relative, original_name=source.name,
-        size_bytes=target.stat().st_size, content_hash=content_hash(target), codec=info.codec,
-        width=info.width, height=info.height, fps=info.fps, frame_count=info.frame_count,
-        duration_s=info.duration_s)
-    return user, clip
-
-
-def _sessionid(user: Any) -> str:
-    from django.conf import settings
-    from django.test import Client
-
-    client = Client()
-    client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
-def create(spec: dict[str, Any]) -> dict[str, Any]:
-    """A user with a logged-in session, the clip, and a queued search of `config`."""
-    from engine.config import SearchConfig
-    from webapp.studio.models import Search
-
-    user, clip = _user_and_clip(spec["username"], spec["password"], spec["clip"])
-    config = SearchConfig.from_dict({"clip": "x", **spec["config"]})  # clip: set by tasks
-    search = Search.objects.create(owner=user, clip=clip, name=spec.get("name", ""),
-                                   config=config.to_dict())
-    return {"user": user.pk, "clip": clip.pk, "search": search.pk,
-            "sessionid": _sessionid(user)}
-
-
-def launch(search_id: int) -> dict[str, Any]:
-    from webapp.studio.tasks import launch_search
-
-    return {"task": launch_search.delay(search_id).id}
 
 
 class _Costs:
@@ -172,7 +122,7 @@ def seed(spec: dict[str, Any]) -> dict[str, Any]:
 
     records = json.loads(Path(spec["records"]).read_text())
     n, steps = len(records), SEEDED_STEPS
-    user, clip = _user_and_clip(spec["username"], spec["password"], spec["clip"])
+    user, clip = user_and_clip(spec["username"], spec["password"], spec["clip"])
     counted = sum(r["counted"] for r in records)
     front = {r["number"] for r in front_of(
         [r for r in records if r["state"] == "complete"], "macs")}

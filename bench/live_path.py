@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -127,15 +126,6 @@ class Stack:
             process.check_alive()
 
 
-def _redis_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 def _psql(sql: str) -> bool:
     try:
         done = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-v",
@@ -163,9 +153,9 @@ def _driver(stack_env: dict[str, str], *args: str, timeout: float = 300) -> dict
 def live_stack(ctx: BenchContext) -> Iterator[Stack]:
     """daphne + one Celery worker in the scaled mode; every process, the database, Redis db
     13 and the temporary folder are cleaned up whatever happens."""
-    from tests.reliability.harness import run_manage, start_daphne, start_worker
+    from tests.reliability.harness import redis_answers, run_manage, start_daphne, start_worker
 
-    if not _redis_answers():
+    if not redis_answers():
         raise LiveError("no Redis answers at 127.0.0.1:6379; start one with "
                         "`redis-server --daemonize yes --port 6379 --save '' --appendonly no`")
     root = Path(tempfile.mkdtemp(prefix="bench-live-"))

@@ -64,12 +64,8 @@ def run_searches(ctx: BenchContext, configs: list[SearchConfig]) -> list[dict[st
         key = {**config.to_dict(), "clip": None, "clip_key": content_hash(config.clip),
                "code": engine_code}
         keys.append(key)
-    results: list[dict[str, Any] | None] = [cache.get("search", k) for k in keys]
+    results: list[dict[str, Any] | None] = [cache.reuse("search", k) for k in keys]
     todo = [i for i, hit in enumerate(results) if hit is None]
-    for i, hit in enumerate(results):
-        if hit is not None:
-            cache.hits.append(cache.key("search", keys[i]))
-            cache.hit_seconds += float(hit["seconds"])
     if todo:
         ctx.log(f"  running {len(todo)} search(es), two at a time "
                 f"({len(configs) - len(todo)} cached)")
@@ -77,7 +73,7 @@ def run_searches(ctx: BenchContext, configs: list[SearchConfig]) -> list[dict[st
             futures = {i: pool.submit(_search_job, configs[i].to_dict()) for i in todo}
             for i in todo:
                 value = futures[i].result()
-                cache.put("search", keys[i], value, value["wall_seconds"])
+                cache.store("search", keys[i], value, value["wall_seconds"])
                 results[i] = {"config": keys[i], "seconds": value["wall_seconds"],
                               "value": value}
                 c = configs[i]

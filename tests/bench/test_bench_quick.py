@@ -17,13 +17,18 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
+def run_bench(out: Path, cache: Path, *args: str,
+              timeout: float = 900) -> subprocess.CompletedProcess:
+    """`python -m bench --quick ARGS --out OUT --cache CACHE` from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", *args, "--out", str(out), "--cache",
+         str(cache)], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("bench-quick")
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(out), "--cache",
-         str(out / "cache")], cwd=REPO, capture_output=True, text=True, timeout=900)
-    return out, done
+    return out, run_bench(out, out / "cache")
 
 
 def test_quick_run_succeeds(quick_run: tuple[Path, subprocess.CompletedProcess]) -> None:
@@ -70,10 +75,7 @@ def test_a_second_quick_run_reuses_the_cache(
 ) -> None:
     out, first = quick_run
     assert first.returncode == 0
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "search", "models", "--out",
-         str(out / "again"), "--cache", str(out / "cache")],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = run_bench(out / "again", out / "cache", "--only", "search", "models", timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "running" not in done.stdout and "training" not in done.stdout, done.stdout
     report = (out / "again" / "report.md").read_text()
@@ -84,10 +86,7 @@ def test_full_mode_adds_x4_and_denoise(quick_run: tuple[Path, subprocess.Complet
     """--full on toy sizes: x4 and denoising get their own search, training and test sets."""
     out, first = quick_run
     assert first.returncode == 0
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--full", "--only", "models", "--out",
-         str(out / "full"), "--cache", str(out / "cache")],
-        cwd=REPO, capture_output=True, text=True, timeout=900)
+    done = run_bench(out / "full", out / "cache", "--full", "--only", "models")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = (out / "full" / "report.md").read_text()
     for title in ("x2: quality and cost", "x4: quality and cost", "Kodak24 PSNR/SSIM"):

@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.conftest import REPO
+from tests.reliability.harness import redis_answers
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -56,15 +57,6 @@ def wait_for_server(server: subprocess.Popen, port: int, log: Path,
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("daphne did not start:\n" + log.read_text()) from None
             time.sleep(0.3)
-
-
-def _redis_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 class Driver:
@@ -131,7 +123,7 @@ class Studio:
 def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     if not Path(CHROMIUM).exists():
         raise pytest.UsageError(f"{CHROMIUM} missing: apt-get install chromium")
-    if not _redis_answers():
+    if not redis_answers():
         raise pytest.UsageError("no Redis at 127.0.0.1:6379 (the scaled channel layer needs it)")
     data = tmp_path_factory.mktemp("studio-data")
     env = {k: v for k, v in os.environ.items()

@@ -22,37 +22,55 @@ from typing import Any
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 
-def create(spec: dict[str, Any]) -> dict[str, Any]:
-    """A user (with a logged-in session), a clip copied into MEDIA_ROOT, and a search."""
+def user_and_clip(username: str, password: str, clip_path: str) -> tuple[Any, Any]:
+    """A user and a clip row whose file is a copy of `clip_path` in MEDIA_ROOT."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.test import Client
 
-    from engine.config import SearchConfig
     from engine.data.frame_cache import content_hash
     from engine.data.video_io import probe
-    from tests.conftest import TINY_CLIP
-    from webapp.studio.models import Clip, Search
+    from webapp.studio.models import Clip
 
-    user = get_user_model().objects.create_user(spec["username"], password=spec["password"])
-    relative = f"clips/{user.pk}/{uuid.uuid4().hex}.mp4"
+    source = Path(clip_path)
+    user = get_user_model().objects.create_user(username, password=password)
+    relative = f"clips/{user.pk}/{uuid.uuid4().hex}{source.suffix}"
     target = Path(settings.MEDIA_ROOT) / relative
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(TINY_CLIP, target)
+    shutil.copyfile(source, target)
     info = probe(target)
     clip = Clip.objects.create(
-        owner=user, file=relative, original_name=TINY_CLIP.name,
+        owner=user, file=relative, original_name=source.name,
         size_bytes=target.stat().st_size, content_hash=content_hash(target), codec=info.codec,
         width=info.width, height=info.height, fps=info.fps, frame_count=info.frame_count,
         duration_s=info.duration_s)
+    return user, clip
+
+
+def sessionid(user: Any) -> str:
+    """The session cookie of a logged-in session of `user`."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def create(spec: dict[str, Any]) -> dict[str, Any]:
+    """A user (with a logged-in session), a clip copied into MEDIA_ROOT (`spec["clip"]`, the
+    tiny test clip by default), and a search."""
+    from engine.config import SearchConfig
+    from tests.conftest import TINY_CLIP
+    from webapp.studio.models import Search
+
+    user, clip = user_and_clip(spec["username"], spec["password"],
+                               spec.get("clip", str(TINY_CLIP)))
     config = SearchConfig.from_dict({"clip": "x", **spec["config"]})  # clip: filled by tasks
     search = Search.objects.create(owner=user, clip=clip, name=spec.get("name", ""),
                                    config=config.to_dict(), workers=spec.get("workers", 1),
                                    status=spec.get("status", Search.Status.QUEUED))
-    client = Client()
-    client.force_login(user)
     return {"user": user.pk, "clip": clip.pk, "search": search.pk,
-            "sessionid": client.cookies[settings.SESSION_COOKIE_NAME].value}
+            "sessionid": sessionid(user)}
 
 
 def launch(search_id: int) -> dict[str, Any]:
