@@ -168,7 +168,10 @@ def test_table_sorts_filters_and_selects_with_the_chart(page: Any, studio: Studi
     expect_rows(page, 12)
 
     def psnr_column() -> list[float]:
-        return [float(v) for v in page.locator("#sp-rows tr td:nth-child(4)").all_inner_texts()]
+        # textContent, not innerText: rows out of view skip rendering (content-visibility),
+        # and Chromium's innerText of a skipped row is empty.
+        cells = page.locator("#sp-rows tr td:nth-child(4)").all_text_contents()
+        return [float(v) for v in cells]
 
     page.click("#sp-table th[data-key=psnr] button")
     expect(page.locator("#sp-table th[data-key=psnr]")).to_have_attribute("aria-sort",
@@ -181,8 +184,9 @@ def test_table_sorts_filters_and_selects_with_the_chart(page: Any, studio: Studi
 
     # Filter by text over architecture and state; then the front-only toggle.
     page.fill("#sp-filter", "dwsep")
-    archs = page.locator("#sp-rows tr td:nth-child(3)").all_inner_texts()
-    assert archs and all("dwsep" in a for a in archs)
+    archs = page.locator("#sp-rows tr td:nth-child(3)").all_text_contents()
+    assert archs and all("dwsep" in a for a in archs), archs
+    assert len(archs) < 12, "the filter hid no row: pick a word some genomes lack"
     page.fill("#sp-filter", "")
     expect(rows).to_have_count(12)
     page.check("#sp-front-only")
