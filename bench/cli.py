@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import shlex
 import sys
 import time
@@ -79,16 +78,21 @@ def main(argv: list[str] | None = None) -> int:
             ctx.log(f"  target {target.name}: {target.measured} (goal {target.goal}) {mark}")
         ctx.log(f"  section {name}: {result.seconds:.0f} s")
     wall = time.time() - started
-    from bench.report import write_report
+    from bench.report import (
+        current_commit,
+        earlier_records,
+        section_record,
+        write_report,
+        write_results,
+    )
 
-    report = write_report(ctx, results, command=command, wall_seconds=wall,
+    commit = current_commit()
+    records = earlier_records(ctx) if args.only else {}
+    records.update({r.key: section_record(ctx, r, command, commit) for r in results})
+    ordered = [records[name] for name in SECTIONS if name in records]
+    report = write_report(ctx, ordered, ran=set(names), command=command, wall_seconds=wall,
                           partial=bool(args.only))
-    (out / ("bench-results.json" if out != REPO_ROOT else "docs/bench/results.json")).write_text(
-        json.dumps({"command": command, "wall_seconds": wall,
-                    "sections": {r.key: r.figures for r in results},
-                    "targets": [t.__dict__ | {"section": r.key}
-                                for r in results for t in r.targets]},
-                   indent=1, default=str))
+    write_results(ctx, ordered, command, wall)
     ctx.log(f"report: {report} ({wall / 60:.1f} min)")
     if failed:
         ctx.log(f"failed sections: {', '.join(failed)}")

@@ -9,6 +9,7 @@ fresh database, dropped afterwards; SQLite when no PostgreSQL answers). The Djan
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -27,6 +28,9 @@ from bench.common import REPO_ROOT, BenchContext, SectionResult, Stopwatch, Tabl
 
 REDIS_DB = 13  # the tests use 14 (reliability) and 15 (browser)
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+# One live stack at a time on this machine: it flushes Redis db 13, so a second benchmark run
+# (e.g. `make bench` beside the quick test) would lose its queued tasks and hang.
+STACK_LOCK = Path(tempfile.gettempdir()) / "pixel-automl-bench-live.lock"
 POSTGRES = "postgres://postgres@127.0.0.1:5432"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -153,11 +157,35 @@ def _driver(stack_env: dict[str, str], *args: str, timeout: float = 300) -> dict
 def live_stack(ctx: BenchContext) -> Iterator[Stack]:
     """daphne + one Celery worker in the scaled mode; every process, the database, Redis db
     13 and the temporary folder are cleaned up whatever happens."""
-    from tests.reliability.harness import redis_answers, run_manage, start_daphne, start_worker
+    from tests.reliability.harness import redis_answers
 
     if not redis_answers():
         raise LiveError("no Redis answers at 127.0.0.1:6379; start one with "
                         "`redis-server --daemonize yes --port 6379 --save '' --appendonly no`")
+    with _exclusive(STACK_LOCK, ctx), _stack(ctx) as stack:
+        yield stack
+
+
+@contextmanager
+def _exclusive(path: Path, ctx: BenchContext) -> Iterator[None]:
+    """An flock held for the block; waits (and says so) while another run holds it. The
+    kernel releases it when its holder dies, however it dies."""
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            ctx.log(f"  live: another benchmark run holds {path}; waiting for it to finish")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _stack(ctx: BenchContext) -> Iterator[Stack]:
+    from tests.reliability.harness import run_manage, start_daphne, start_worker
+
     root = Path(tempfile.mkdtemp(prefix="bench-live-"))
     env = {k: v for k, v in os.environ.items()
            if k not in ("REDIS_URL", "DATABASE_URL", "MEDIA_ROOT", "PIXEL_CACHE_DIR",

@@ -72,15 +72,27 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str,
         time.sleep(interval)
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: Linux kills it when the process that started it dies,
+    so a test or benchmark killed by a timeout leaves no worker behind to steal the next
+    run's tasks from the same Redis database."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 class Process:
-    """A subprocess with its own log file and process group, always stopped in `stop()`."""
+    """A subprocess with its own log file and process group, always stopped in `stop()`,
+    and killed by the kernel if the process that started it dies first."""
 
     def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path):
         self.name, self.command = name, command
         self.log = log_dir / f"{name}.log"
         self._log_file = self.log.open("w")
         self.popen = subprocess.Popen(command, cwd=REPO, env=env, stdout=self._log_file,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+                                      stderr=subprocess.STDOUT, start_new_session=True,
+                                      preexec_fn=_die_with_parent)
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
