@@ -151,6 +151,10 @@
     const now = Date.now();
     const previous = state.trials;
     const partial = Boolean(snapshot.partial) && hadSnapshot;
+    // The socket's first message after the embedded snapshot is most often "nothing since":
+    // no redraw of 1,000 rows for it.
+    const unchanged = partial && !snapshot.trials.length &&
+      JSON.stringify(snapshot.search) === JSON.stringify(state.search);
     state.search = snapshot.search;
     state.trials = partial ? new Map(previous) : new Map();
     for (const t of snapshot.trials) {
@@ -177,7 +181,7 @@
     if (partial && !isActive() && [...state.trials.values()].some((t) => t.state === "running")) {
       settleSoon();
     }
-    scheduleRender();
+    if (!unchanged) scheduleRender();
   }
 
   function applyEvent(ev) {
@@ -348,6 +352,7 @@
   let resume = null; // the embedded snapshot's seq: the first socket sends only what follows
 
   function setLive(kind, text) {
+    if (live.dataset.state === kind && live.textContent === text) return; // as the HTML has it
     live.dataset.state = kind;
     live.querySelector("span").textContent = text;
   }
@@ -378,10 +383,8 @@
     try { data = JSON.parse(message.data); } catch (error) { return; }
     if (data.type === "snapshot") applySnapshot(data);
     else if (data.type === "event") applyEvent(data.event);
-    if (data.type === "snapshot") firstDraw();
   }
   function onClose(event) {
-    firstDraw();
     socket = null;
     if (event.code === 4401 || event.code === 4403) {
       setLive("offline", event.code === 4401 ? "signed out" : "no access");
@@ -399,36 +402,25 @@
 
   // ---------------------------------------------------------------- rendering
   let renderQueued = false;
-  // The first draw waits (briefly) for the socket's first snapshot, so it shows the search
-  // as it is now and live, not the HTML's copy and then a second draw.
-  let firstDrawTimer = null;
-  const FIRST_DRAW_WAIT_MS = 400;
-  function holdFirstDraw() {
-    renderQueued = true; // scheduleRender queues nothing until firstDraw
-    firstDrawTimer = setTimeout(firstDraw, FIRST_DRAW_WAIT_MS);
-  }
-  function firstDraw() {
-    if (firstDrawTimer === null) return;
-    clearTimeout(firstDrawTimer);
-    firstDrawTimer = null;
-    render();
-  }
   function scheduleRender() {
     if (renderQueued) return;
     renderQueued = true;
     requestAnimationFrame(() => { if (renderQueued) render(); });
   }
 
+  let drawn = false; // the first draw shows the page as it is, without animations
   function render() {
     renderQueued = false; // a queued render is no longer needed
     computeFront();
+    // The chart first: creating it measures the page, still laid out before these writes.
+    renderChart();
     renderHeader();
     renderOverview();
-    renderChart();
     renderTable();
     renderDetail();
-    // Only the first draw skips the animation; later updates animate their points in.
+    // Later updates animate their points in.
     if (chart && chart.options.animation === false) chart.options.animation = { duration: 250 };
+    drawn = true;
   }
 
   function renderHeader() {
@@ -513,7 +505,9 @@
     const bar = $("sp-bar");
     bar.setAttribute("aria-valuenow", done);
     bar.setAttribute("aria-valuemax", total);
-    $("sp-bar-fill").style.width = (total ? (100 * done) / total : 0) + "%";
+    const fill = $("sp-bar-fill");
+    fill.style.transition = drawn ? "" : "none"; // no half-second of frames on the first draw
+    fill.style.width = (total ? (100 * done) / total : 0) + "%";
     renderClock();
 
     // Best PSNR and its cost.
@@ -671,12 +665,14 @@
     gridMinor: cssVar("--sp-grid-minor", "rgba(28, 32, 51, 0.03)"),
     text: cssVar("--sp-muted", "#5d647b"),
   };
+  // Read once, like the colours: a read in every draw restyles the page when it is dirty.
+  const FONT = getComputedStyle(document.body).fontFamily || "system-ui, sans-serif";
 
   // Log-axis labels at 1-2-5 of each decade (only at 1 and 5 on a narrow chart).
-  function logTick(value) {
+  function logTick(value, width) {
     const exp = Math.floor(Math.log10(value) + 1e-9);
     const lead = Math.round(value / 10 ** exp);
-    const narrow = chart && chart.width < 560;
+    const narrow = width < 560;
     const labelled = narrow ? [1, 5] : [1, 2, 5];
     if (!labelled.includes(lead) || Math.abs(value / 10 ** exp - lead) > 1e-6) return "";
     return cost().axis(value);
@@ -703,7 +699,7 @@
           ctx.beginPath(); ctx.moveTo(area.left, py); ctx.lineTo(area.right, py); ctx.stroke();
           ctx.setLineDash([]);
           ctx.fillStyle = colors.text;
-          ctx.font = "12px " + chartFont();
+          ctx.font = "12px " + FONT;
           ctx.textAlign = "right";
           ctx.textBaseline = "bottom";
           ctx.fillText(baselineName(ref.name) + " " + fmtPsnr(ref.psnr) + " dB", area.right - 6, py - 3);
@@ -719,14 +715,14 @@
           ctx.beginPath(); ctx.moveTo(px, area.top); ctx.lineTo(px, area.bottom); ctx.stroke();
           ctx.setLineDash([]);
           ctx.fillStyle = colors.budget;
-          ctx.font = "12px " + chartFont();
+          ctx.font = "12px " + FONT;
           ctx.textAlign = "right";
           ctx.textBaseline = "top";
           ctx.fillText("budget " + cost().axis(budget), px - 5, area.top + 4);
         }
       }
       const field = cost().field;
-      ctx.font = "600 11px " + chartFont();
+      ctx.font = "600 11px " + FONT;
       ctx.textAlign = "left";
       ctx.textBaseline = "middle";
       for (const b of learnedBaselines()) {
@@ -785,34 +781,31 @@
              latency: limits.max_latency_ms }[costKey()] || null;
   }
 
-  function chartFont() {
-    return getComputedStyle(document.body).fontFamily || "system-ui, sans-serif";
-  }
-
-  function createChart() {
+  /** The chart, built with its first data: one layout and one draw, not an empty one first. */
+  function createChart(data, range) {
     const canvas = $("sp-pareto");
-    Chart.defaults.font.family = chartFont();
+    Chart.defaults.font.family = FONT;
     Chart.defaults.color = colors.text;
     chart = new Chart(canvas, {
       type: "scatter",
       data: {
         datasets: [
-          { label: "front line", data: [], showLine: true, stepped: "after",
+          { label: "front line", data: data[DS.FRONT_LINE], showLine: true, stepped: "after",
             borderColor: colors.front, borderWidth: 1.75, backgroundColor: colors.frontFill,
             fill: "start", pointRadius: 0, pointHitRadius: 0, pointHoverRadius: 0, order: 4 },
-          { label: "on the front", data: [], backgroundColor: colors.front,
+          { label: "on the front", data: data[DS.FRONT], backgroundColor: colors.front,
             borderColor: "#fff", borderWidth: 1.5, pointRadius: 6, pointHoverRadius: 8,
             order: 1 },
-          { label: "dominated", data: [], backgroundColor: colors.dominated,
+          { label: "dominated", data: data[DS.DOMINATED], backgroundColor: colors.dominated,
             borderColor: "rgba(255,255,255,0.9)", borderWidth: 1, pointRadius: 4.5,
             pointHoverRadius: 7, order: 2 },
-          { label: "baselines", data: [], backgroundColor: colors.baseline,
+          { label: "baselines", data: data[DS.BASELINES], backgroundColor: colors.baseline,
             borderColor: "#fff", borderWidth: 1.5, pointStyle: "triangle", pointRadius: 8,
             pointHoverRadius: 10, order: 0 },
         ],
       },
       options: {
-        animation: false, // start() turns it on after the first draw
+        animation: false, // render() turns it on after the first draw
         maintainAspectRatio: false,
         parsing: false,
         normalized: true,
@@ -821,14 +814,20 @@
         scales: {
           x: {
             type: "logarithmic",
+            suggestedMin: range.x[0],
+            suggestedMax: range.x[1],
             title: { display: true, text: cost().label + " (log scale)" },
-            grid: { color: (ctx) => (ctx.tick && logTick(ctx.tick.value) ? colors.grid
-                                                                          : colors.gridMinor) },
+            grid: { color: (ctx) => (ctx.tick && logTick(ctx.tick.value, ctx.chart.width)
+              ? colors.grid : colors.gridMinor) },
             border: { display: false },
-            ticks: { callback: logTick, autoSkip: false, maxRotation: 0 },
+            // `this` is the scale: the chart's width is known during its first layout too.
+            ticks: { callback(value) { return logTick(value, this.chart.width); },
+                     autoSkip: false, maxRotation: 0 },
           },
           y: {
             type: "linear",
+            suggestedMin: range.y[0],
+            suggestedMax: range.y[1],
             title: { display: true, text: "PSNR (dB)" },
             grid: { color: colors.grid },
             border: { display: false },
@@ -836,7 +835,13 @@
           },
         },
         plugins: {
-          legend: { display: false },
+          // Built-in plugins this chart does not use, off: each would run its hooks (and
+          // resolve its options) in every update and draw, the first, cold one included.
+          legend: false,
+          title: false,
+          subtitle: false,
+          decimation: false,
+          colors: false,
           tooltip: { enabled: false, external: externalTooltip },
           zoom: {
             zoom: {
@@ -912,43 +917,45 @@
   }
 
   function renderChart() {
-    if (!chart) return;
+    if (typeof Chart === "undefined") return;
     const field = cost().field;
     const complete = completeTrials().filter((t) => t[field] > 0);
-    const front = [], dominated = [];
-    for (const t of complete) {
-      (state.front.has(t.number) ? front : dominated).push({ x: t[field], y: t.psnr, trial: t.number });
-    }
-    const line = complete.filter((t) => state.front.has(t.number))
-      .sort((a, b) => a[field] - b[field]).map((t) => ({ x: t[field], y: t.psnr }));
     const baselines = learnedBaselines().filter((b) => b[field] > 0)
       .map((b) => ({ x: b[field], y: b.psnr, baseline: b.name }));
-    const ref = referenceBaseline();
     const budget = costBudget();
+    // Nothing the chart shows changed (a training_progress tick, a status event): no update,
+    // so no needless animation either.
+    const signature = costKey() + "|" + budget + "|" + JSON.stringify(state.search.baselines) +
+      "|" + complete.map((t) => t.number + ":" + t.seq + (state.front.has(t.number) ? "f" : ""))
+        .join(",");
+    if (signature !== chartSignature) {
+      chartSignature = signature;
+      updateChart(complete, baselines, budget);
+    }
+    // The legend and the empty note after the chart: creating it measures the page, which is
+    // still laid out until these writes.
+    const ref = referenceBaseline();
     $("sp-chart-empty").hidden = complete.length > 0 || baselines.length > 0;
     $("sp-ref-name").textContent = ref ? baselineName(ref.name) : "bicubic";
     $("sp-legend-budget").hidden = !budget;
     $("sp-legend-budget").querySelector("span").textContent =
       (costKey() === "macs" ? "MACs" : costKey()) + " budget";
     animateRings();
-    // Nothing the chart shows changed (a training_progress tick, a status event): no update,
-    // so no needless animation either.
-    const signature = costKey() + "|" + budget + "|" + JSON.stringify(state.search.baselines) +
-      "|" + complete.map((t) => t.number + ":" + t.seq + (state.front.has(t.number) ? "f" : ""))
-        .join(",");
-    if (signature === chartSignature) return;
-    chartSignature = signature;
-    const before = chart.data.datasets[DS.FRONT].data.length +
-      chart.data.datasets[DS.DOMINATED].data.length;
+  }
+
+  /** The chart's datasets and auto range from these trials: created the first time. */
+  function updateChart(complete, baselines, budget) {
+    const field = cost().field;
+    const ref = referenceBaseline();
+    const front = [], dominated = [];
+    for (const t of complete) {
+      (state.front.has(t.number) ? front : dominated).push({ x: t[field], y: t.psnr, trial: t.number });
+    }
+    const line = complete.filter((t) => state.front.has(t.number))
+      .sort((a, b) => a[field] - b[field]).map((t) => ({ x: t[field], y: t.psnr }));
     pointIndex = new Map();
     front.forEach((p, i) => pointIndex.set(p.trial, [DS.FRONT, i]));
     dominated.forEach((p, i) => pointIndex.set(p.trial, [DS.DOMINATED, i]));
-    // Update the datasets in place: the zoom (scale min/max) and the selection are kept.
-    const ds = chart.data.datasets;
-    ds[DS.FRONT_LINE].data = line;
-    ds[DS.FRONT].data = front;
-    ds[DS.DOMINATED].data = dominated;
-    ds[DS.BASELINES].data = baselines;
 
     // Auto range with room around the points (only used while not zoomed).
     const xs = complete.map((t) => t[field]).concat(baselines.map((b) => b.x));
@@ -957,23 +964,29 @@
     // Before any data: a sensible empty frame rather than Chart.js's 0..1.
     if (!xs.length) xs.push(...{ macs: [3e8, 1e10], params: [2e3, 5e4], latency: [8, 300] }[costKey()]);
     if (budget) xs.push(budget);
-    const sx = chart.options.scales.x, sy = chart.options.scales.y;
-    sx.suggestedMin = Math.min(...xs) / 1.6;
-    sx.suggestedMax = Math.max(...xs) * 1.6;
     const lo = ys.length ? Math.min(...ys) : 28, hi = ys.length ? Math.max(...ys) : 32;
     const pad = Math.max(ys.length > 1 ? 0.15 : 0.5, (hi - lo) * 0.08);
-    sy.suggestedMin = lo - pad;
-    sy.suggestedMax = hi + pad;
+    const range = { x: [Math.min(...xs) / 1.6, Math.max(...xs) * 1.6], y: [lo - pad, hi + pad] };
+    const data = [line, front, dominated, baselines]; // in DS order
+    if (!chart) { createChart(data, range); return; }
+
+    const before = chart.data.datasets[DS.FRONT].data.length +
+      chart.data.datasets[DS.DOMINATED].data.length;
+    // Update the datasets in place: the zoom (scale min/max) and the selection are kept.
+    chart.data.datasets.forEach((dataset, i) => { dataset.data = data[i]; });
+    const sx = chart.options.scales.x, sy = chart.options.scales.y;
+    [sx.suggestedMin, sx.suggestedMax] = range.x;
+    [sy.suggestedMin, sy.suggestedMax] = range.y;
     sx.title.text = cost().label + " (log scale)";
-    // Many points at once (the first draw of a big search, a reconnect): drawn in place, an
-    // animation of hundreds of points only delays them.
+    // Many points at once (a reconnect): drawn in place, an animation of hundreds of points
+    // only delays them.
     chart.update(Math.abs(front.length + dominated.length - before) > BIG_CHANGE ? "none"
                                                                                 : undefined);
   }
 
   // Redraw (not update) while some ring is still fading.
   function animateRings() {
-    if (ringTimer) return;
+    if (ringTimer || !state.fresh.size) return; // no ring: the update drew the chart already
     const tick = () => {
       const now = Date.now();
       for (const [n, at] of state.fresh) if (now - at > FRESH_MS) state.fresh.delete(n);
@@ -1010,22 +1023,23 @@
       });
   }
 
-  function cell(text, cls) { return el("td", { class: cls, role: "cell", text }); }
+  // Columns 1 and 4-9 are numbers: search.css aligns them by position (a class on each of
+  // 7,000 cells is markup the first draw would parse for nothing).
+  function cell(text) { return el("td", { role: "cell", text }); }
 
   function fillRow(tr, t) {
     const onFront = state.front.has(t.number);
     const stateChip = el("span", { class: "sp-chip sp-chip-" + t.state, text: t.state,
                                    title: t.reason || null });
-    const num = el("td", { class: "num", role: "cell" });
+    const num = el("td", { role: "cell" });
     if (onFront) num.append(el("i", { class: "sp-front-dot", title: "on the Pareto front" }));
     num.append("#" + t.number);
     const stateCell = el("td", { role: "cell" }, stateChip);
     const arch = el("td", { class: "sp-mono sp-arch", role: "cell", text: t.arch || "—",
                             title: t.arch || null });
     tr.replaceChildren(num, stateCell, arch,
-      cell(fmtPsnr(t.psnr), "num"), cell(fmtSsim(t.ssim), "num"), cell(fmtG(t.macs), "num"),
-      cell(fmtK(t.params), "num"), cell(fmtMs(t.latency_ms), "num"),
-      cell(fmtSeconds(t.train_seconds), "num"));
+      cell(fmtPsnr(t.psnr)), cell(fmtSsim(t.ssim)), cell(fmtG(t.macs)), cell(fmtK(t.params)),
+      cell(fmtMs(t.latency_ms)), cell(fmtSeconds(t.train_seconds)));
     tr.dataset.state = t.state;
     tr.classList.toggle("sp-on-front", onFront);
     tr.classList.toggle("sp-muted-row", ["rejected", "duplicate"].includes(t.state));
@@ -1034,46 +1048,69 @@
   const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
   const esc = (v) => String(v).replace(/[&<>"']/g, (c) => ESCAPES[c]);
 
+  // What a row shows, kept here rather than in the DOM: a row is refilled when it changes.
+  const rowSigs = new Map(); // number -> signature
   function rowSignature(t) {
-    return JSON.stringify([t.seq, t.state, t.psnr, state.front.has(t.number)]);
+    return t.seq + "|" + t.state + "|" + t.psnr + "|" + state.front.has(t.number);
   }
 
   // fillRow's row as HTML: the first draw of a big table is one innerHTML, not 10,000 nodes
-  // made one by one.
+  // made one by one. Formatted numbers need no escaping; strings from the server do.
   function rowHTML(t) {
     const onFront = state.front.has(t.number);
     const selected = state.selected === t.number;
     const cls = [onFront ? "sp-on-front" : "",
                  ["rejected", "duplicate"].includes(t.state) ? "sp-muted-row" : "",
                  selected ? "sp-selected" : ""].filter(Boolean).join(" ");
-    const td = (text, c) => '<td class="' + c + '" role="cell">' + esc(text) + "</td>";
-    return '<tr tabindex="0" role="row" data-trial="' + t.number + '" data-state="' +
-      esc(t.state) + '" data-sig="' + esc(rowSignature(t)) + '"' +
+    const td = (text) => '<td role="cell">' + text + "</td>";
+    const st = esc(t.state);
+    return '<tr tabindex="0" role="row" data-trial="' + t.number + '" data-state="' + st + '"' +
       (cls ? ' class="' + cls + '"' : "") + ' aria-selected="' + selected + '">' +
-      '<td class="num" role="cell">' +
+      '<td role="cell">' +
       (onFront ? '<i class="sp-front-dot" title="on the Pareto front"></i>' : "") +
       "#" + t.number + "</td>" +
-      '<td role="cell"><span class="sp-chip sp-chip-' + esc(t.state) + '"' +
-      (t.reason ? ' title="' + esc(t.reason) + '"' : "") + ">" + esc(t.state) + "</span></td>" +
+      '<td role="cell"><span class="sp-chip sp-chip-' + st + '"' +
+      (t.reason ? ' title="' + esc(t.reason) + '"' : "") + ">" + st + "</span></td>" +
       '<td class="sp-mono sp-arch" role="cell"' + (t.arch ? ' title="' + esc(t.arch) + '"' : "") +
       ">" + esc(t.arch || "—") + "</td>" +
-      td(fmtPsnr(t.psnr), "num") + td(fmtSsim(t.ssim), "num") + td(fmtG(t.macs), "num") +
-      td(fmtK(t.params), "num") + td(fmtMs(t.latency_ms), "num") +
-      td(fmtSeconds(t.train_seconds), "num") + "</tr>";
+      td(fmtPsnr(t.psnr)) + td(fmtSsim(t.ssim)) + td(fmtG(t.macs)) + td(fmtK(t.params)) +
+      td(fmtMs(t.latency_ms)) + td(fmtSeconds(t.train_seconds)) + "</tr>";
   }
 
   function renderTable() {
     const list = visibleTrials();
     if (!rows.size && !tbody.firstElementChild && list.length) {
+      // The first draw: every row is new, sorted and up to date, so nothing is left to diff.
       tbody.innerHTML = list.map(rowHTML).join("");
-      for (const tr of tbody.children) rows.set(Number(tr.dataset.trial), tr);
+      const trs = tbody.children; // in the order of `list`
+      list.forEach((t, i) => {
+        rows.set(t.number, trs[i]);
+        rowSigs.set(t.number, rowSignature(t));
+      });
+    } else {
+      updateRows(list);
     }
+    $("sp-table-empty").hidden = list.length > 0;
+    $("sp-table-empty").textContent = state.trials.size ? "No trial matches." : "No trials yet.";
+    $("sp-count").textContent = list.length === state.trials.size
+      ? String(state.trials.size) : list.length + " of " + state.trials.size;
+    for (const th of document.querySelectorAll("#sp-table th[data-key]")) {
+      const on = th.dataset.key === state.sort.key;
+      th.setAttribute("aria-sort", on ? (state.sort.dir > 0 ? "ascending" : "descending") : "none");
+    }
+  }
+
+  /** Brings the rows in the table to `list`: changed rows refilled, order fixed in place. */
+  function updateRows(list) {
     const wanted = new Set(list.map((t) => t.number));
     for (const [number, tr] of rows) {
-      if (!state.trials.has(number)) { tr.remove(); rows.delete(number); }
+      if (state.trials.has(number)) continue;
+      tr.remove();
+      rows.delete(number);
+      rowSigs.delete(number);
     }
     const now = Date.now();
-    // An empty table (the first draw) is built off the document and inserted at once.
+    // An emptied table (a filter that matched nothing) is refilled off the document at once.
     const batch = tbody.firstElementChild ? null : document.createDocumentFragment();
     list.forEach((t, i) => {
       let tr = rows.get(t.number);
@@ -1082,7 +1119,10 @@
         tr = el("tr", { tabindex: "0", role: "row", "data-trial": t.number });
         rows.set(t.number, tr);
       }
-      if (tr.dataset.sig !== signature) { fillRow(tr, t); tr.dataset.sig = signature; }
+      if (rowSigs.get(t.number) !== signature) {
+        fillRow(tr, t);
+        rowSigs.set(t.number, signature);
+      }
       const at = state.fresh.get(t.number);
       if (at && now - at < FRESH_MS && tr.dataset.flashed !== String(at)) {
         tr.dataset.flashed = String(at);
@@ -1090,8 +1130,12 @@
                     { backgroundColor: "transparent" }],
                    { duration: 2600, easing: "ease-out" });
       }
-      tr.classList.toggle("sp-selected", state.selected === t.number);
-      tr.setAttribute("aria-selected", state.selected === t.number ? "true" : "false");
+      // Only rows whose selection changed are written: a write to each of 1,000 rows costs.
+      const selected = String(state.selected === t.number);
+      if (tr.getAttribute("aria-selected") !== selected) {
+        tr.setAttribute("aria-selected", selected);
+        tr.classList.toggle("sp-selected", selected === "true");
+      }
       if (batch) { batch.append(tr); return; }
       // Move only what is out of place, so untouched rows keep their flash animation.
       const current = tbody.children[i];
@@ -1102,14 +1146,6 @@
       if (!wanted.has(number) && tr.parentNode) tr.remove();
     }
     while (tbody.children.length > list.length) tbody.lastElementChild.remove();
-    $("sp-table-empty").hidden = list.length > 0;
-    $("sp-table-empty").textContent = state.trials.size ? "No trial matches." : "No trials yet.";
-    $("sp-count").textContent = list.length === state.trials.size
-      ? String(state.trials.size) : list.length + " of " + state.trials.size;
-    for (const th of document.querySelectorAll("#sp-table th[data-key]")) {
-      const on = th.dataset.key === state.sort.key;
-      th.setAttribute("aria-sort", on ? (state.sort.dir > 0 ? "ascending" : "descending") : "none");
-    }
   }
 
   function onHeaderClick(event) {
@@ -1333,10 +1369,8 @@
       applySnapshot(embedded);
       resume = embedded.search.seq;
     }
-    if (typeof Chart !== "undefined") createChart();
-    holdFirstDraw();
     connect(); // adopts the socket search_socket.js opened, and what it already received
-    if (!embedded) firstDraw();
+    scheduleRender(); // the embedded snapshot, drawn at once: the socket brings only changes
     setInterval(renderClock, 1000);
   }
 

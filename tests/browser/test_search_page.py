@@ -1,8 +1,9 @@
 """The live search page in Chromium: trials arrive over the WebSocket without a reload, the
 Pareto chart keeps the user's zoom while it updates, tooltips read as words, the table sorts,
-filters and selects together with the chart, status events flip the page, and a reload
-rebuilds everything from the snapshot (embedded in the page, then brought up to date by the
-socket's partial snapshot)."""
+filters and selects together with the chart, the first draw shows every row at once and the
+socket's "nothing since" redraws none, status events flip the page, and a reload rebuilds
+everything from the snapshot (embedded in the page, then brought up to date by the socket's
+partial snapshot)."""
 
 from __future__ import annotations
 
@@ -213,6 +214,59 @@ def test_table_sorts_filters_and_selects_with_the_chart(page: Any, studio: Studi
     expect(page.locator("#sp-detail")).to_contain_text(f"#{front[0]}")
     expect(row).to_have_attribute("aria-selected", "false")
     shot(page, shots, "04-selected", full_page=True)
+
+
+# Before the page's scripts: every change to the trial table, as MutationObserver records.
+WATCH_ROWS = """
+window.__rowChanges = [];
+new MutationObserver((records) => {
+  for (const r of records) {
+    const rows = document.getElementById("sp-rows");
+    if (rows && rows.contains(r.target)) {
+      window.__rowChanges.push(r.type + ":" + (r.attributeName || r.addedNodes.length));
+    }
+  }
+}).observe(document, { subtree: true, childList: true, attributes: true });
+"""
+
+
+def test_first_draw_shows_every_row_at_once_and_the_socket_redraws_none(
+        page: Any, studio: Studio) -> None:
+    """The embedded snapshot is drawn in one go (rows sorted, formatted, the front marked like
+    the chart's); the socket's first message, "nothing since", then changes no row."""
+    search = studio.new_search("First draw", n_trials=40)
+    studio.driver("baselines", search=search)
+    made = studio.driver("trials", search=search, numbers=list(range(40)), n_trials=40,
+                         progress=False, reject=[3, 17])["trials"]
+    page.add_init_script(WATCH_ROWS)
+    open_search(page, studio, search)
+    expect_rows(page, 40)
+    page.wait_for_timeout(800)  # time for any late redraw to show up
+
+    # One insertion of the 40 rows, and no write to any of them afterwards.
+    changes = page.evaluate("window.__rowChanges")
+    assert changes == ["childList:40"], changes[:12]
+
+    numbers = [int(n) for n in page.evaluate(
+        "[...document.querySelectorAll('#sp-rows > tr')].map(tr => tr.dataset.trial)")]
+    assert numbers == list(range(39, -1, -1))  # newest first, the default sort
+    cells = page.locator("#sp-rows tr td:nth-child(4)").all_text_contents()
+    psnr = dict(zip(numbers, cells, strict=True))
+    for trial in made:
+        if trial["number"] in (3, 17):
+            assert psnr[trial["number"]] == "—"
+        else:
+            assert abs(float(psnr[trial["number"]]) - trial["psnr"]) < 0.0051, trial
+    expect(page.locator("#sp-rows > tr[data-state='rejected']")).to_have_count(2)
+    dotted = sorted(int(n) for n in page.evaluate(
+        "[...document.querySelectorAll('#sp-rows tr .sp-front-dot')]"
+        ".map(i => i.closest('tr').dataset.trial)"))
+    assert dotted == sorted(page.evaluate(f"{CHART}.data.datasets[1].data.map(p => p.trial)"))
+    assert plotted_trials(page) == sorted(set(range(40)) - {3, 17})
+    # Number columns (1 and 4-9) are aligned by position, the others are not.
+    aligns = page.evaluate("[...document.querySelectorAll('#sp-rows tr:first-child td')]"
+                           ".map(td => getComputedStyle(td).textAlign)")
+    assert [a == "right" for a in aligns] == [True, False, False] + [True] * 6, aligns
 
 
 def test_status_events_flip_the_page_and_reload_keeps_every_trial(

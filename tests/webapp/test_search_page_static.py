@@ -83,7 +83,8 @@ def test_search_page_embeds_a_slim_snapshot_and_opens_its_socket_early(
         client_in: Client, user: User, make_clip: Callable[..., Clip],
         make_search: Callable[..., Search]) -> None:
     """The page draws from a snapshot in its HTML (rows without genomes), and a small script
-    before the chart library opens the socket after that snapshot's seq."""
+    before the chart library opens the socket after that snapshot's seq; every script is
+    deferred from the head."""
     from webapp.studio.progress import record_event
 
     search = make_search(make_clip(user))
@@ -100,3 +101,7 @@ def test_search_page_embeds_a_slim_snapshot_and_opens_its_socket_early(
     scripts = re.findall(r'<script src="([^"]+)"', html)
     assert scripts.index("/static/studio/search_socket.js") < min(
         i for i, s in enumerate(scripts) if "chart.umd" in s or s.endswith("/search.js"))
+    # All deferred from the head: fetched while the big snapshot still arrives, run in order.
+    head = html[:html.index("</head>")]
+    assert len(scripts) == 5 and all(f'<script src="{s}" defer></script>' in head
+                                     for s in scripts), scripts
