@@ -1077,7 +1077,12 @@
       td(fmtMs(t.latency_ms)) + td(fmtSeconds(t.train_seconds)) + "</tr>";
   }
 
+  const MANY_ROWS = 150; // about four screens of rows
   function renderTable() {
+    // Long tables skip rendering of rows out of view (see search.css); short ones render
+    // whole, so a full-page screenshot, a print and innerText show every row.
+    const many = state.trials.size > MANY_ROWS;
+    if (tbody.classList.contains("sp-rows-many") !== many) tbody.classList.toggle("sp-rows-many");
     const list = visibleTrials();
     if (!rows.size && !tbody.firstElementChild && list.length) {
       // The first draw: every row is new, sorted and up to date, so nothing is left to diff.
