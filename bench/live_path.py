@@ -178,10 +178,7 @@ def _exclusive(path: Path, ctx: BenchContext) -> Iterator[None]:
         except BlockingIOError:
             ctx.log(f"  live: another benchmark run holds {path}; waiting for it to finish")
             fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield  # closing the file releases the lock
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from engine.config import SearchConfig, TrainBudget
 from engine.data.frame_cache import content_hash
 from engine.search.report import hypervolume_of
 from engine.search.space_bounds import space_bounds
-from engine.search.strategies import population_size
+from engine.search.strategies import population_size, tpe_startup_trials
 
 DEFAULT_STRATEGY = SearchConfig(clip="").strategy
 RESOLUTION = (1280, 720)
@@ -168,7 +168,7 @@ def run(ctx: BenchContext) -> SectionResult:
     text.append(
         f"Read with care: with {trials} candidates NSGA-II (population {pop}) has made only "
         f"{max(0, trials - pop)} offspring after its random first generation, and TPE starts "
-        f"modelling after {max(5, trials // 4)} random candidates, so most of each run is "
+        f"modelling after {tpe_startup_trials(trials)} random candidates, so most of each run is "
         "random sampling whatever the strategy; a strategy comparison that means something "
         "needs several generations (~50+ candidates a run, ~1 CPU-hour each on this machine).")
     target = Target(f"{DEFAULT_STRATEGY} hypervolume / random at equal trials (median of "

@@ -19,6 +19,11 @@ def population_size(n_trials: int) -> int:
     return max(6, min(50, n_trials // 3))
 
 
+def tpe_startup_trials(n_trials: int) -> int:
+    """Random candidates TPE draws before it starts modelling."""
+    return max(5, n_trials // 4)
+
+
 @STRATEGIES.register("nsga2")
 def nsga2(seed: int, n_trials: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.NSGAIISampler(population_size=population_size(n_trials), seed=seed)
@@ -27,7 +32,7 @@ def nsga2(seed: int, n_trials: int) -> optuna.samplers.BaseSampler:
 @STRATEGIES.register("tpe")
 def tpe(seed: int, n_trials: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(
-        seed=seed, multivariate=True, n_startup_trials=max(5, n_trials // 4)
+        seed=seed, multivariate=True, n_startup_trials=tpe_startup_trials(n_trials)
     )
 
 
