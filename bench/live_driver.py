@@ -22,8 +22,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-# The Django-side fixtures are the reliability tests': `create` and `launch` serve both.
-from tests.reliability.driver import create, launch, user_and_clip
+# The Django side the reliability tests use too: `create` and `launch` serve both.
+from studio_harness.driver import create, launch, user_and_clip
 
 BICUBIC_PSNR = 28.88  # x2 on city.mp4 (README): the seeded PSNRs are gains over it
 MAX_MACS = 5_000_000_000  # the seeded search's constraint: bigger genomes are rejected

@@ -2,7 +2,7 @@
 how fast the search page of a 1,000-trial search becomes usable in a cold browser.
 
 Both run on real processes: daphne and a `celery worker` subprocess (the commands
-docker-compose runs, from tests/reliability/harness.py) on Redis db 13 and PostgreSQL (a
+docker-compose runs, from studio_harness/processes.py) on Redis db 13 and PostgreSQL (a
 fresh database, dropped afterwards; SQLite when no PostgreSQL answers). The Django-side steps
 (users, searches, the 1,000 seeded trials) run in bench/live_driver.py subprocesses.
 """
@@ -159,7 +159,7 @@ def _driver(stack_env: dict[str, str], *args: str, timeout: float = 300) -> dict
 def live_stack(ctx: BenchContext) -> Iterator[Stack]:
     """daphne + one Celery worker in the scaled mode; every process, the database, Redis db
     13 and the temporary folder are cleaned up whatever happens."""
-    from tests.reliability.harness import redis_answers
+    from studio_harness.processes import redis_answers
 
     if not redis_answers():
         raise LiveError("no Redis answers at 127.0.0.1:6379; start one with "
@@ -183,7 +183,7 @@ def _exclusive(path: Path, ctx: BenchContext) -> Iterator[None]:
 
 @contextmanager
 def _stack(ctx: BenchContext) -> Iterator[Stack]:
-    from tests.reliability.harness import run_manage, start_daphne, start_worker
+    from studio_harness.processes import run_manage, start_daphne, start_worker
 
     root = Path(tempfile.mkdtemp(prefix="bench-live-"))
     env = {k: v for k, v in os.environ.items()
@@ -222,7 +222,7 @@ def _stack(ctx: BenchContext) -> Iterator[Stack]:
 
 def measure_ws(ctx: BenchContext, stack: Stack, clip: Path) -> dict[str, Any]:
     """A real search, watched by a real WebSocket client; latency per kind of event."""
-    from tests.reliability.harness import WsListener, latency_summary
+    from studio_harness.ws_listener import WsListener, latency_summary
 
     config = QUICK_SEARCH if ctx.quick else SEARCH
     created = _driver(stack.env, "create", json.dumps({
@@ -397,7 +397,7 @@ def run(ctx: BenchContext) -> SectionResult:
         f"database, dropped afterwards) run a real search on `city_tiny.mp4` "
         f"({config['task']}, {config['n_trials']} trials of {config['budget']['steps']} "
         f"steps, {config['resolution'][0]}x{config['resolution'][1]} output). A raw RFC 6455 "
-        f"client (tests/reliability/harness.py) listens on the search's socket. Latency is the "
+        f"client (studio_harness/ws_listener.py) listens on the search's socket. Latency is the "
         f"client's `time.time()` on arrival minus the event's `at`, which the engine stamps "
         f"(`time.time()` in the worker) when it creates `TrialFinished`, right after Optuna is "
         f"told the trial's result; it covers persisting the event and the trial row "

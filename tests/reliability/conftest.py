@@ -3,7 +3,7 @@ the scaled environment (the same variables docker-compose sets), and the web and
 processes started with the commands docker-compose and the Makefile run.
 
 These tests never touch the test process's Django database: every Django-side step runs in a
-subprocess (tests/reliability/driver.py, manage.py, daphne, celery) with the scenario's env.
+subprocess (studio_harness/driver.py, manage.py, daphne, celery) with the scenario's env.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import Process, run_manage, start_daphne, start_worker
+from studio_harness.processes import Process, run_manage, start_daphne, start_worker
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 POSTGRES = "postgres://postgres@127.0.0.1:5432"

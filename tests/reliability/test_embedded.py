@@ -15,16 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from studio_harness.http_session import HttpSession
+from studio_harness.processes import Process, run_driver, run_manage, start_daphne
+from studio_harness.ws_listener import WsListener, print_latency
+from tests.conftest import TINY_CLIP
 from tests.reliability.conftest import base_env
-from tests.reliability.harness import (
-    HttpSession,
-    Process,
-    WsListener,
-    print_latency,
-    run_driver,
-    run_manage,
-    start_daphne,
-)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(databases=[])]
 
@@ -67,7 +62,8 @@ def create_cancelled_search(server: Embedded, config: dict) -> tuple[int, HttpSe
     then a real login over HTTP."""
     username, password = f"user-{uuid.uuid4().hex[:8]}", "correct horse 42"
     created = run_driver(server.env, "create", json.dumps({
-        "username": username, "password": password, "config": config, "status": "cancelled"}))
+        "username": username, "password": password, "clip": str(TINY_CLIP), "config": config,
+        "status": "cancelled"}))
     http = HttpSession(server.port)
     http.login(username, password)
     return created["search"], http

@@ -15,7 +15,7 @@ from tests.conftest import REPO
 STARTER = """
 import sys, time
 from pathlib import Path
-from tests.reliability.harness import Process
+from studio_harness.processes import Process
 child = Process("sleeper", [sys.executable, "-c", "import time; time.sleep(120)"], {},
                 Path(sys.argv[1]))
 print(child.popen.pid, flush=True)

@@ -16,8 +16,11 @@ from typing import Any
 
 import pytest
 
+from studio_harness.http_session import HttpSession
+from studio_harness.processes import run_driver
+from studio_harness.ws_listener import WsListener, print_latency
+from tests.conftest import TINY_CLIP
 from tests.reliability.conftest import Stack
-from tests.reliability.harness import HttpSession, WsListener, print_latency, run_driver
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(databases=[])]
 
@@ -31,7 +34,7 @@ LATENCY_GUARD_MS = 1000  # a loaded 2-core machine; the numbers printed are the 
 def create_search(stack: Stack, config: dict[str, Any]) -> tuple[dict[str, Any], HttpSession]:
     created = run_driver(stack.env, "create", json.dumps({
         "username": f"user-{uuid.uuid4().hex[:8]}", "password": "correct horse 42",
-        "config": config}))
+        "clip": str(TINY_CLIP), "config": config}))
     return created, HttpSession(stack.port, created["sessionid"])
 
 
@@ -194,7 +197,7 @@ def test_two_workers_share_one_search(stack: Stack) -> None:
     config = {**TINY, "n_trials": 6, "budget": {**TINY["budget"], "steps": 60}}
     created = run_driver(stack.env, "create", json.dumps({
         "username": f"user-{uuid.uuid4().hex[:8]}", "password": "correct horse 42",
-        "config": config, "workers": 2}))
+        "clip": str(TINY_CLIP), "config": config, "workers": 2}))
     search_id = created["search"]
     http = HttpSession(stack.port, created["sessionid"])
     listener = listen(stack, search_id, http)

@@ -1,10 +1,11 @@
-"""The Django side of the reliability scenarios, run in a subprocess with the scenario's
-environment (settings read REDIS_URL / DATABASE_URL / STUDIO_DATA_DIR at import, so the test
-process, configured by pytest-django, cannot play this part itself).
+"""The Django side of a live-stack scenario (the reliability tests, the live-path benchmark),
+run in a subprocess with the stack's environment: settings read REDIS_URL / DATABASE_URL /
+STUDIO_DATA_DIR at import, so a test process configured by pytest-django, or the benchmark
+process, cannot play this part itself.
 
-    python -m tests.reliability.driver create '{"username": ..., "config": {...}}'
-    python -m tests.reliability.driver launch SEARCH_ID
-    python -m tests.reliability.driver dump SEARCH_ID
+    python -m studio_harness.driver create '{"username", "password", "clip", "config"}'
+    python -m studio_harness.driver launch SEARCH_ID
+    python -m studio_harness.driver dump SEARCH_ID
 
 Each command prints one JSON line on stdout.
 """
@@ -57,14 +58,12 @@ def sessionid(user: Any) -> str:
 
 
 def create(spec: dict[str, Any]) -> dict[str, Any]:
-    """A user (with a logged-in session), a clip copied into MEDIA_ROOT (`spec["clip"]`, the
-    tiny test clip by default), and a search."""
+    """A user (with a logged-in session), a clip copied into MEDIA_ROOT from `spec["clip"]`
+    (a path: the caller names its own data), and a search."""
     from engine.config import SearchConfig
-    from tests.conftest import TINY_CLIP
     from webapp.studio.models import Search
 
-    user, clip = user_and_clip(spec["username"], spec["password"],
-                               spec.get("clip", str(TINY_CLIP)))
+    user, clip = user_and_clip(spec["username"], spec["password"], spec["clip"])
     config = SearchConfig.from_dict({"clip": "x", **spec["config"]})  # clip: filled by tasks
     search = Search.objects.create(owner=user, clip=clip, name=spec.get("name", ""),
                                    config=config.to_dict(), workers=spec.get("workers", 1),
