@@ -19,6 +19,7 @@ ACTIVATIONS: Registry = Registry("activation")
 ACTIVATIONS.register("relu", lambda channels: nn.ReLU(inplace=True))
 ACTIVATIONS.register("lrelu", lambda channels: nn.LeakyReLU(0.1, inplace=True))
 ACTIVATIONS.register("prelu", lambda channels: nn.PReLU(channels, init=0.1))
+ACTIVATIONS.register("tanh", lambda channels: nn.Tanh())  # ESPCN's; converges fast
 
 
 def make_activation(name: str, channels: int) -> nn.Module:

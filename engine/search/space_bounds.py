@@ -33,8 +33,9 @@ class SpaceBounds:
 
 @lru_cache(maxsize=64)  # the web form may ask for any resolution
 def space_bounds(scale: int, resolution: tuple[int, int]) -> SpaceBounds:
-    """Exact MACs/params bounds: every block adds its cost independently, so the extremes
-    are uniform genomes at the smallest and the largest corner of the space."""
+    """Exact MACs/params bounds: every layer's cost grows with its genes and every block
+    adds its own, so the extremes are among a few uniform genomes at the smallest and the
+    largest corner of the space (search_space.extreme_genomes says which, and why)."""
     cheapest, costliest = extreme_genomes()
 
     def cost(genome: Genome) -> tuple[int, int]:  # (macs, params) of the deployed network

@@ -96,10 +96,12 @@ def baselines(search: int) -> dict[str, Any]:
 
 def random_genome(rng: random.Random) -> tuple[Genome, int]:
     width = rng.choice((8, 12, 16, 24, 32))
-    depth = rng.randint(1, MAX_BLOCKS)
-    ops = tuple(rng.choice(("conv", "dwsep", "residual", "repconv")) for _ in range(MAX_BLOCKS))
-    kernels = tuple(rng.choice((3, 3, 5)) for _ in range(MAX_BLOCKS))
-    genome = Genome(width, depth, ops, kernels, rng.choice(("relu", "lrelu", "prelu")))
+    # Six slots, as in the first search space: the same draws, so the same synthetic trials.
+    depth = rng.randint(1, 6)
+    ops = tuple(rng.choice(("conv", "dwsep", "residual", "repconv")) for _ in range(6))
+    kernels = tuple(rng.choice((3, 3, 5)) for _ in range(6))
+    genome = Genome(width, depth, ops + ("conv",) * (MAX_BLOCKS - 6),
+                    kernels + (3,) * (MAX_BLOCKS - 6), rng.choice(("relu", "lrelu", "prelu")))
     params = 3 * width * 9 + width * 3 * 4 * 9
     for op, k in genome.blocks:
         params += width * (k * k + width) if op == "dwsep" else width * width * k * k

@@ -9,6 +9,7 @@ from torch import nn
 from engine.nets.builder import build_network
 from engine.nets.genome import Genome
 from engine.nets.handcrafted import espcn
+from engine.nets.search_space import baseline_seed_genomes
 from engine.search.space_bounds import space_bounds
 from engine.train.cost import (
     count_macs,
@@ -67,4 +68,7 @@ def test_space_bounds_bracket_every_genome() -> None:
     bounds = space_bounds(2, (1280, 720))
     assert bounds.min_macs < count_macs(build_network(Genome.uniform(16, 4), 2).deploy(),
                                         (1280, 720), 2) < bounds.max_macs
-    assert bounds.cheapest.startswith("w8_") and bounds.costliest.startswith("w32_")
+    assert bounds.cheapest.startswith("w8_") and bounds.costliest.startswith("w64_")
+    seeds = [build_network(g, 2).deploy() for g in baseline_seed_genomes(2)]
+    assert all(bounds.min_macs < count_macs(n, (1280, 720), 2) < bounds.max_macs for n in seeds)
+    assert bounds.min_params < min(count_params(n) for n in seeds)

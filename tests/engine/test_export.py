@@ -25,12 +25,13 @@ from engine.deploy.fast_residual import BicubicUpsample, export_form
 from engine.nets.builder import build_network
 from engine.nets.genome import Genome
 from engine.nets.handcrafted import HANDCRAFTED
+from engine.nets.search_space import baseline_seed_genomes
 from engine.train.checkpoint import save_checkpoint
 from engine.train.cost import count_macs, count_params, deployed
 from tests.conftest import TINY_CLIP
 
-SMALL = Genome(width=8, depth=2, ops=("repconv", "dwsep", "conv", "conv", "conv", "conv"),
-               kernels=(3, 5, 3, 3, 3, 3))
+SMALL = Genome.from_dict({"width": 8, "depth": 2, "ops": ["repconv", "dwsep"],
+                          "kernels": [3, 5]})
 # No Resize: the bicubic residual exports as Pad + Conv (engine.deploy.fast_residual).
 COLLAPSED_OPS = {"Conv", "PRelu", "Tanh", "DepthToSpace", "Pad", "Add"}
 
@@ -157,18 +158,24 @@ def test_torchscript_reload_equals_pytorch(small: tuple) -> None:
             assert diff <= 1e-5
 
 
-@pytest.mark.parametrize("kind", ["espcn-x2", "genome-x1"])
+@pytest.mark.parametrize("kind", ["espcn-x2", "genome-x1", "fsrcnn-seed-x3"])
 def test_handcrafted_and_scale_one(tmp_path: Path, kind: str) -> None:
     if kind == "espcn-x2":
         net, scale, task, meta = perturbed(HANDCRAFTED.get("espcn")(2)), 2, None, {
             "handcrafted": "espcn"}
-    else:
+        architecture = "espcn"
+    elif kind == "genome-x1":
         net, scale, task, meta = perturbed(build_network(SMALL, 1)), 1, "denoise", {}
+        architecture = SMALL.key()
+    else:  # wide stem, shrink, expand, 5x5 stem and tail
+        seed = baseline_seed_genomes(3)[1]
+        net, scale, task, meta = perturbed(build_network(seed, 3)), 3, "sr_x3", {}
+        architecture = seed.key()
     checkpoint = save_checkpoint(tmp_path / f"{kind}.pt", net, scale, meta)
     card = timed_export(checkpoint, tmp_path / "b.zip", task_name=task,
                         clip=TINY_CLIP if task else None, resolution=(320, 180))
     assert card["scale"] == scale
-    assert card["architecture"] == ("espcn" if kind == "espcn-x2" else SMALL.key())
+    assert card["architecture"] == architecture
     assert card["macs"] == count_macs(deployed(net), (320, 180), scale)
     files = read_bundle(tmp_path / "b.zip")
     ops = {node.op_type for node in onnx.load_from_string(files["model.onnx"]).graph.node}
@@ -238,12 +245,15 @@ def test_bicubic_upsample_equals_interpolate(scale: int) -> None:
 def _export_form_cases() -> list[tuple[str, nn.Module]]:
     no_residual = Genome(SMALL.width, SMALL.depth, SMALL.ops, SMALL.kernels,
                          global_residual=False)
+    espcn_seed, fsrcnn_seed = baseline_seed_genomes(4)
     return [
         ("genome-x2", build_network(SMALL, 2)), ("genome-x3", build_network(SMALL, 3)),
         ("genome-x4", build_network(SMALL, 4)), ("genome-no-residual-x2",
                                                  build_network(no_residual, 2)),
         ("genome-x1", build_network(SMALL, 1)), ("espcn-x2", HANDCRAFTED.get("espcn")(2)),
         ("espcn-x3", HANDCRAFTED.get("espcn")(3)), ("fsrcnn-x2", HANDCRAFTED.get("fsrcnn")(2)),
+        ("espcn-seed-x2", build_network(espcn_seed, 2)),
+        ("fsrcnn-seed-x4", build_network(fsrcnn_seed, 4)),
     ]
 
 

@@ -220,8 +220,10 @@ def test_identical_genomes_reuse_the_earlier_result(tiny_clip: Path, tmp_path: P
     monkeypatch.setattr(search_module, "train", counting)
     data = prepare(small_config(tiny_clip, None, budget=replace(SMALL, steps=5)), tmp_path)
     study = optuna.create_study(directions=["maximize", "minimize"])
-    a = Genome(8, 1, ("conv", "dwsep", "conv", "conv", "conv", "conv"), (3,) * 6)
-    b = Genome(8, 1, ("conv", "repconv", "residual", "conv", "dwsep", "conv"), (3, 5, 5, 3, 3, 3))
+    a = Genome.from_dict({"width": 8, "depth": 1, "ops": ["conv", "dwsep", "conv", "conv"],
+                          "kernels": [3, 3, 3, 3]})
+    b = Genome.from_dict({"width": 8, "depth": 1, "ops": ["conv", "repconv", "residual", "dwsep"],
+                          "kernels": [3, 5, 5, 3], "shrink_kernel": 3, "expand": True})
     study.enqueue_trial(a.to_params())
     study.enqueue_trial(b.to_params())  # differs only in unexpressed slots: same network
     study.optimize(Objective(data, 20.0, NullSink()), n_trials=2)
