@@ -220,11 +220,13 @@ def prototype_latency(
 def prototype_reference(
     task: EnhancementTask, eval_pairs: list[FramePair], resolution: tuple[int, int],
     cache_dir: Path, keys: list[str], should_stop: StopCheck | None = None,
-    device: str = "cpu", threads: int = 1, latency_repeats: int = 3,
+    device: str = "cpu", threads: int = 1, latency_repeats: int = 3, latency_threads: int = 1,
     models_dir: Path | None = None,
 ) -> dict | None:
     """The IMDN row of an SR report (quality on `eval_pairs`, cost at `resolution`), or None
-    for tasks IMDN was not trained for (denoise, deblock: scale 1)."""
+    for tasks IMDN was not trained for (denoise, deblock: scale 1). `threads` computes the
+    outputs; latency is timed with `latency_threads` (1, like the trials' `measure_latency`)
+    so the rows compare."""
     if task.scale not in SCALES:
         return None
     outputs = prototype_outputs(
@@ -233,8 +235,8 @@ def prototype_reference(
     )
     quality = score(outputs, eval_pairs, task.border)
     net = load_imdn(task.scale, models_dir)
-    latency = prototype_latency(task.scale, resolution, cache_dir, threads, latency_repeats,
-                                should_stop, models_dir)
+    latency = prototype_latency(task.scale, resolution, cache_dir, latency_threads,
+                                latency_repeats, should_stop, models_dir)
     return {
         "name": NAME, "label": LABEL, "learned": False, "pretrained": True,
         "psnr": quality.psnr, "ssim": quality.ssim, "per_frame_psnr": quality.per_frame_psnr,
