@@ -19,6 +19,7 @@ from engine.config import (
     QUALITY_OBJECTIVES,
     ConfigError,
     Constraints,
+    Rungs,
     SearchConfig,
     TrainBudget,
     format_count,
@@ -28,6 +29,7 @@ from engine.data.enhancement import TASKS
 from engine.data.video_io import ClipError, probe
 from engine.events import (
     BaselineFinished,
+    BaselineProgress,
     Event,
     SearchFinished,
     SearchStarted,
@@ -54,33 +56,46 @@ class ProgressBar:
 
         if isinstance(event, SearchStarted):
             low, high = event.macs_range
-            tqdm.write(f"study {event.study_name}: {event.n_trials} trials "
-                       f"({event.already_finished} already done); space spans "
-                       f"{format_count(low)}-{format_count(high)} MACs; "
-                       f"train frames {event.train_frames}, eval frames {event.eval_frames}")
-            self.bar = tqdm(total=event.n_trials, initial=event.already_finished,
-                            unit="trial", dynamic_ncols=True)
+            rungs = " -> ".join(f"{s:,}" for s in event.rung_steps)
+            tqdm.write(f"study {event.study_name}: {event.n_trials} candidates "
+                       f"({event.already_finished} already done), rungs of {rungs} steps; "
+                       f"space spans {format_count(low)}-{format_count(high)} MACs; "
+                       f"train frames {event.train_frames}, eval frames {event.eval_frames}; "
+                       f"device {event.device}")
+            self.bar = tqdm(total=event.evaluations_planned, unit="eval", dynamic_ncols=True)
         elif isinstance(event, BaselineFinished):
             b = event.baseline
             tqdm.write(f"baseline {b['name']:>8}: {b['psnr']:.2f} dB, "
-                       f"{format_count(b['macs'])} MACs")
+                       f"{format_count(b['macs'])} MACs"
+                       + (f", {b['steps']:,} steps" if b.get("steps") else "")
+                       + (" (cached)" if b.get("cached") else ""))
+        elif isinstance(event, BaselineProgress) and self.bar is not None:
+            self.bar.set_postfix_str(self._postfix(f"{event.name} step "
+                                                   f"{event.step}/{event.steps}"), refresh=False)
         elif isinstance(event, TrainingProgress) and self.bar is not None:
             self.bar.set_postfix_str(self._postfix(f"#{event.number} step "
                                                    f"{event.step}/{event.steps}"), refresh=False)
         elif isinstance(event, TrialFinished) and self.bar is not None:
             t = event.trial
+            if event.evaluations_planned:
+                self.bar.total = event.evaluations_planned
             if t["state"] == "complete":
-                self.best = max(self.best or t["psnr"], t["psnr"])
                 star = " *front*" if event.on_front else ""
-                tqdm.write(f"trial #{t['number']:>3} {t['arch']}: {t['psnr']:.2f} dB, "
-                           f"{format_count(t['macs'])} MACs, {t['latency_ms']:.0f} ms{star}")
+                rungs = " -> ".join(f"{r['psnr']:.2f}" for r in t.get("rungs", [])
+                                    if "psnr" in r)
+                if event.rung == len(t.get("rungs", [])) - 1 and t["rung"] == event.rung:
+                    self.best = max(self.best or t["psnr"], t["psnr"])
+                tqdm.write(f"trial #{t['number']:>3} rung {t['rung']} {t['arch']}: "
+                           f"{rungs} dB, {format_count(t['macs'])} MACs, "
+                           f"{_ms(t['latency_ms'])}{star}")
             elif t["state"] == "duplicate":
                 tqdm.write(f"trial #{t['number']:>3} {t['arch']}: duplicate of "
                            f"#{t['duplicate_of']}, result reused")
             else:
                 tqdm.write(f"trial #{t['number']:>3} {t['state']}: {t.get('reason', '')}")
-            if event.counted:
-                self.bar.update(1)
+            if event.evaluations_done:
+                self.bar.n = event.evaluations_done
+                self.bar.refresh()
             self.bar.set_postfix_str(self._postfix(""))
         elif isinstance(event, SearchFinished) and self.bar is not None:
             self.bar.close()
@@ -88,6 +103,11 @@ class ProgressBar:
     def _postfix(self, current: str) -> str:
         best = f"best {self.best:.2f} dB" if self.best is not None else ""
         return ", ".join(p for p in (best, current) if p)
+
+
+def _ms(value: float | None) -> str:
+    """Latency is measured at the top rung (or the first, when it is an objective)."""
+    return "latency at top rung" if value is None else f"{value:.0f} ms"
 
 
 def _count(text: str) -> int:
@@ -108,8 +128,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trained candidates to evaluate")
     search.add_argument("--strategy", default=DEFAULTS.strategy,
                         help=f"one of {', '.join(STRATEGIES)}")
-    search.add_argument("--steps", type=int, default=DEFAULTS.budget.steps,
-                        help="optimizer steps per trial (the proxy budget)")
+    search.add_argument("--min-steps", type=int, default=DEFAULTS.rungs.min_steps,
+                        help="steps of the first rung: every candidate trains this much")
+    search.add_argument("--max-steps", type=int, default=DEFAULTS.rungs.max_steps,
+                        help="steps of the top rung, where the front and verdicts are read")
+    search.add_argument("--eta", type=int, default=DEFAULTS.rungs.eta,
+                        help="rung growth: the best 1/eta of a rung continue to eta times "
+                             "the steps")
+    search.add_argument("--steps", type=int,
+                        help="single-fidelity mode instead of rungs: every trial trains "
+                             "exactly this many steps (the pre-rung search, for comparison)")
+    search.add_argument("--teacher", choices=("imdn",),
+                        help="distil from the pretrained prototype (SR tasks)")
+    search.add_argument("--device", default=DEFAULTS.device, choices=("auto", "cpu", "cuda"),
+                        help="where training, evaluation and previews run (auto: CUDA when "
+                             "present)")
     search.add_argument("--batch-size", type=int, default=DEFAULTS.budget.batch_size)
     search.add_argument("--patch-size", type=int, default=DEFAULTS.budget.patch_size)
     search.add_argument("--threads", type=int, default=CLI_THREADS,
@@ -163,11 +196,15 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
     objectives = tuple(part.strip() for part in args.objective.split(","))
     out = args.out or str(Path("runs") / "{}-{}-{}".format(
         Path(args.clip).stem, args.task, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")))
+    single = args.steps is not None
     return SearchConfig(
         clip=args.clip, task=args.task, n_trials=args.trials, strategy=args.strategy,
         objectives=objectives,  # type: ignore[arg-type]  # validated by SearchConfig
-        budget=TrainBudget(steps=args.steps, batch_size=args.batch_size,
-                           patch_size=args.patch_size, threads=args.threads),
+        budget=TrainBudget(steps=args.steps if single else DEFAULTS.budget.steps,
+                           batch_size=args.batch_size, patch_size=args.patch_size,
+                           threads=args.threads),
+        rungs=None if single else Rungs(args.min_steps, args.max_steps, args.eta),
+        teacher=args.teacher, device=args.device,
         constraints=Constraints(args.max_macs, args.max_params, args.max_latency_ms),
         resolution=_resolution(args.resolution), seed=args.seed, n_frames=args.frames,
         skip_near_duplicates=args.skip_duplicates, noise_sigma=args.sigma,
@@ -177,19 +214,42 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
 
 
 def summary(report: dict) -> str:
+    steps = report.get("rung_steps", [])
+    top = report.get("top_rung", 0)
     lines = [f"report: {report['config']['out_dir']}/report.json (+ pareto.png)",
-             f"hypervolume {report['hypervolume']:.3f}; "
-             f"{report['timing']['trials_per_hour']:.0f} trials/hour", "Pareto front:"]
+             f"device {report.get('device', 'cpu')}; rungs "
+             + " -> ".join(f"{s:,}" for s in steps) + " steps; evaluations per rung "
+             + "/".join(str(n) for n in report["timing"].get("evaluations_per_rung", [])),
+             f"hypervolume {report['hypervolume']:.3f} (top rung); "
+             f"{report['timing']['trials_per_hour']:.0f} first-rung evaluations/hour",
+             f"Pareto front at the top rung ({steps[top] if steps else '?'} steps), "
+             "PSNR per rung:"]
+    if not report["pareto_front"]:
+        lines.append("  (no candidate above the reference reached the top rung)")
     for t in report["pareto_front"]:
+        rungs = " -> ".join(f"{r['psnr']:.2f}" for r in t.get("rungs", []) if "psnr" in r)
         lines.append(f"  #{t['number']:>3} {t['psnr']:6.2f} dB  {format_count(t['macs']):>7} MACs"
                      f"  {format_count(t['params']):>6} params  {t['latency_ms']:6.0f} ms  "
-                     f"{t['arch']}")
+                     f"{t['arch']}  [{rungs}]")
+    reference = report["baselines"][0]["psnr"] if report["baselines"] else None
     for b in report["baselines"]:
-        lines.append(f"  {b['name']:>8} {b['psnr']:6.2f} dB  {format_count(b['macs']):>7} MACs")
+        label = b.get("label", b["name"])
+        flag = ("  (not above the reference)" if b["learned"] and reference is not None
+                and b["psnr"] <= reference else "")
+        steps_text = f"  {b['steps']:,} steps" if b.get("steps") else ""
+        lines.append(f"  {label:>8} {b['psnr']:6.2f} dB  {format_count(b['macs']):>7} MACs"
+                     f"{steps_text}{flag}")
     for row in report["baseline_dominance"]:
-        verdict = (f"dominated by #{row['dominated_by']} (best margin "
-                   f"{row['best_margin_db']:+.2f} dB)" if row["dominated"] else "NOT dominated")
+        if row.get("below_reference"):
+            verdict = "not above the reference: no verdict"
+        elif row["dominated"]:
+            verdict = (f"dominated by #{row['dominated_by']} (best margin "
+                       f"{row['best_margin_db']:+.2f} dB)")
+        else:
+            verdict = "NOT dominated at the top rung"
         lines.append(f"  {row['baseline']}: {verdict}")
+    if not report.get("complete", True):
+        lines.append("stopped before the end: rerun with --storage ... --resume to finish")
     return "\n".join(lines)
 
 

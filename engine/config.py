@@ -32,6 +32,10 @@ class TrainBudget:
     patch_size: int = 32  # input (low-quality) patch side; targets are patch_size * scale
     learning_rate: float = 2e-3
     threads: int = 1  # torch threads; under load 2 threads can run 7-30x slower than 1
+    # Warmup-stable-decay: a constant rate, then a linear decay over this last fraction of
+    # any budget. A run stopped before its decay can be continued to a longer budget and
+    # ends exactly where one run to that budget would (see engine.train.trainer).
+    decay_fraction: float = 0.2
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "patch_size", "threads"):
@@ -39,6 +43,49 @@ class TrainBudget:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not (0 < self.learning_rate < 1):
             raise ConfigError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
+        if not (0 <= self.decay_fraction <= 1):
+            raise ConfigError(f"decay_fraction must be in [0, 1], got {self.decay_fraction}")
+
+
+@dataclass(frozen=True)
+class Rungs:
+    """Multi-fidelity budgets: every candidate trains `min_steps`, the best 1/eta of a rung
+    (non-dominated sorting, then crowding) continue to eta times as many steps, up to
+    `max_steps`. Verdicts (front, hypervolume, baselines) are read at the top rung only."""
+
+    min_steps: int = 300
+    max_steps: int = 4800
+    eta: int = 4
+
+    def __post_init__(self) -> None:
+        if self.min_steps < 1:
+            raise ConfigError(f"min_steps must be at least 1, got {self.min_steps}")
+        if self.max_steps < self.min_steps:
+            raise ConfigError(f"max_steps ({self.max_steps}) must be at least min_steps "
+                              f"({self.min_steps})")
+        if self.eta < 2:
+            raise ConfigError(f"eta must be at least 2, got {self.eta}")
+        if len(self.steps) > 8:
+            raise ConfigError(f"{len(self.steps)} rungs from {self.min_steps} to "
+                              f"{self.max_steps} steps at eta {self.eta}: raise eta or "
+                              "min_steps (at most 8 rungs)")
+
+    @property
+    def steps(self) -> tuple[int, ...]:
+        """Steps of each rung: min_steps * eta^k below max_steps, then max_steps."""
+        rungs, steps = [], self.min_steps
+        while steps < self.max_steps and len(rungs) < 9:
+            rungs.append(steps)
+            steps *= self.eta
+        return (*rungs, self.max_steps)
+
+    def planned(self, n_candidates: int) -> list[int]:
+        """Evaluations per rung when `n_candidates` start: once a rung is closed, the best
+        ceil(n / eta) of it move up (see engine.search.promotion)."""
+        counts = [n_candidates]
+        for _ in self.steps[1:]:
+            counts.append(-(-counts[-1] // self.eta))
+        return counts
 
 
 @dataclass(frozen=True)
@@ -60,10 +107,13 @@ class Constraints:
 class SearchConfig:
     clip: str
     task: str = "sr_x2"
-    n_trials: int = 24
+    n_trials: int = 32  # candidates started at the first rung
     strategy: str = "nsga2"
     objectives: tuple[str, str] = ("psnr", "macs")
     budget: TrainBudget = field(default_factory=TrainBudget)
+    # None: single fidelity, every trial trains `budget.steps` (the pre-rung mode, kept to
+    # compare against).
+    rungs: Rungs | None = field(default_factory=Rungs)
     constraints: Constraints = field(default_factory=Constraints)
     resolution: tuple[int, int] = DEFAULT_RESOLUTION  # output (width, height) for costs
     seed: int = 0
@@ -73,6 +123,11 @@ class SearchConfig:
     # ESPCN and FSRCNN trained beside the trials; a benchmark comparing strategies over many
     # searches turns them off (they do not depend on the strategy).
     learned_baselines: bool = True
+    # Distillation: "imdn" adds teacher_weight x L1 to the pretrained prototype's outputs
+    # (computed once per training frame and cached), SR tasks only.
+    teacher: str | None = None
+    teacher_weight: float = 1.0
+    device: str = "auto"  # auto: CUDA when torch sees one, else the CPU
     noise_sigma: float = 25.0  # denoise: Gaussian sigma on the 0-255 scale
     jpeg_quality: int = 20  # deblock: JPEG quality of the degraded input
     storage: str | None = None  # Optuna RDB URL; None keeps the study in memory
@@ -102,8 +157,27 @@ class SearchConfig:
             raise ConfigError(f"resolution must be at least 16x16, got {width}x{height}")
         if not (1 <= self.jpeg_quality <= 100):
             raise ConfigError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+        if self.teacher not in (None, "imdn"):
+            raise ConfigError(f"unknown teacher {self.teacher!r}: the only teacher is imdn")
+        if self.teacher is not None and not self.task.startswith("sr_"):
+            raise ConfigError(f"a teacher needs a super-resolution task; {self.task} has "
+                              "no pretrained prototype: drop --teacher")
+        if self.teacher_weight < 0:
+            raise ConfigError(f"teacher_weight must be at least 0, got {self.teacher_weight}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"unknown device {self.device!r}: use auto, cpu or cuda")
         if self.noise_sigma <= 0:
             raise ConfigError(f"noise_sigma must be positive, got {self.noise_sigma}")
+
+    @property
+    def rung_steps(self) -> tuple[int, ...]:
+        """Steps of each rung; one rung of `budget.steps` in single-fidelity mode."""
+        return self.rungs.steps if self.rungs is not None else (self.budget.steps,)
+
+    @property
+    def top_steps(self) -> int:
+        """The final budget: verdicts and baselines are read there."""
+        return self.rung_steps[-1]
 
     def with_changes(self, **changes: Any) -> SearchConfig:
         return replace(self, **changes)
@@ -116,6 +190,8 @@ class SearchConfig:
         data = dict(data)
         data["budget"] = TrainBudget(**data.get("budget", {}))
         data["constraints"] = Constraints(**data.get("constraints", {}))
+        if "rungs" in data and data["rungs"] is not None:
+            data["rungs"] = Rungs(**data["rungs"])
         if "objectives" in data:
             data["objectives"] = tuple(data["objectives"])
         if "resolution" in data:

@@ -30,6 +30,9 @@ class SearchStarted(Event):
     train_frames: list[int]
     eval_frames: list[int]
     macs_range: tuple[int, int]
+    rung_steps: list[int] = field(default_factory=list)  # steps of each rung, lowest first
+    evaluations_planned: int = 0  # evaluations over all rungs (the unit of progress)
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,25 @@ class BaselineFinished(Event):
 
 
 @dataclass(frozen=True)
+class BaselineProgress(Event):
+    """A learned baseline training to the top rung (any worker may take it)."""
+
+    kind: str = field(init=False, default="baseline_progress")
+    name: str
+    step: int
+    steps: int
+
+
+@dataclass(frozen=True)
 class TrialStarted(Event):
+    """A candidate starts an evaluation: its first rung, or a promotion to `rung`."""
+
     kind: str = field(init=False, default="trial_started")
-    number: int
+    number: int  # the candidate (its first trial's number), whatever the rung
     genome: dict[str, Any]
     macs: int
+    rung: int = 0
+    steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,10 +78,14 @@ class TrainingProgress(Event):
 class TrialFinished(Event):
     kind: str = field(init=False, default="trial_finished")
     trial: dict[str, Any]
-    finished: int  # counted trials (trained or failed) so far
+    finished: int  # counted first-rung candidates (trained or failed) so far
     n_trials: int
-    on_front: bool
-    counted: bool = True  # False for rejected and duplicate genomes (no training spent)
+    on_front: bool  # on the top-rung front (verdicts are read there only)
+    counted: bool = True  # a first-rung candidate that spent a budget (not a promotion)
+    rung: int = 0  # the rung this evaluation reached
+    evaluations_done: int = 0
+    evaluations_planned: int = 0
+    front: list[int] = field(default_factory=list)  # candidates on the top-rung front now
 
 
 @dataclass(frozen=True)
@@ -73,6 +94,7 @@ class SearchFinished(Event):
     report_path: str
     hypervolume: float
     n_finished: int
+    complete: bool = True  # False: work is left (cancelled, or other workers still busy)
 
 
 @runtime_checkable

@@ -55,7 +55,7 @@ class PatchSampler:
 
     def __init__(
         self, task: EnhancementTask, pairs: list[FramePair], patch_size: int,
-        batch_size: int, seed: int,
+        batch_size: int, seed: int, teacher: list[np.ndarray] | None = None,
     ) -> None:
         if not pairs:
             raise ValueError("no training frames")
@@ -63,6 +63,10 @@ class PatchSampler:
         self.patch_size, self.batch_size = patch_size, batch_size
         self.degraded = [_to_tensor(p.degraded) for p in pairs]
         self.clean = [_to_tensor(p.target) for p in pairs]
+        # A teacher's outputs on the same frames (distillation): cropped like the targets.
+        self.teacher = [_to_tensor(t) for t in teacher] if teacher is not None else None
+        if self.teacher is not None and len(self.teacher) != len(pairs):
+            raise ValueError(f"{len(self.teacher)} teacher frames for {len(pairs)} pairs")
         smallest = min(min(t.shape[1:]) for t in self.degraded)
         if smallest < patch_size:
             raise ValueError(
@@ -74,25 +78,32 @@ class PatchSampler:
     def _randint(self, high: int) -> int:
         return int(torch.randint(high, (1,), generator=self.generator))
 
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def next_batch(self) -> tuple[torch.Tensor, ...]:
+        """(inputs, targets) or, with a teacher, (inputs, targets, teacher outputs)."""
         p, s = self.patch_size, self.scale
-        inputs, targets = [], []
+        inputs, targets, taught = [], [], []
         for _ in range(self.batch_size):
             i = self._randint(len(self.degraded))
             _, h, w = self.degraded[i].shape
             y, x = self._randint(h - p + 1), self._randint(w - p + 1)
             low = self.degraded[i][:, y : y + p, x : x + p]
-            high = self.clean[i][:, y * s : (y + p) * s, x * s : (x + p) * s]
+            window = (slice(None), slice(y * s, (y + p) * s), slice(x * s, (x + p) * s))
+            patches = [low, self.clean[i][window]]
+            if self.teacher is not None:
+                patches.append(self.teacher[i][window])
             flips = self._randint(8)
             if flips & 1:
-                low, high = low.flip(2), high.flip(2)
+                patches = [t.flip(2) for t in patches]
             if flips & 2:
-                low, high = low.flip(1), high.flip(1)
+                patches = [t.flip(1) for t in patches]
             if flips & 4:
-                low, high = low.transpose(1, 2), high.transpose(1, 2)
-            inputs.append(low)
-            targets.append(high)
+                patches = [t.transpose(1, 2) for t in patches]
+            inputs.append(patches[0])
+            targets.append(patches[1])
+            if self.teacher is not None:
+                taught.append(patches[2])
         clean = torch.stack(targets)
+        extra = (torch.stack(taught),) if self.teacher is not None else ()
         if self.task.stochastic:  # a fresh noise draw every batch, not a memorised one
-            return self.task.degrade_patches(clean, self.generator), clean
-        return torch.stack(inputs), clean
+            return self.task.degrade_patches(clean, self.generator), clean, *extra
+        return torch.stack(inputs), clean, *extra

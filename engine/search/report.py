@@ -48,12 +48,75 @@ def trial_record(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "train_seconds": result.get("train_seconds"),
         "final_loss": result.get("final_loss"),
         "counted": bool(attrs.get("counted")),  # spent a training budget (see counted_trials)
+        "rung": int(attrs.get("rung", 0)),
+        "candidate": int(attrs.get("candidate", trial.number)),
     }
     if "reason" in attrs:
         record["reason"] = attrs["reason"]
     if "duplicate_of" in attrs:
         record["duplicate_of"] = attrs["duplicate_of"]
     return record
+
+
+def candidate_records(trials: list[optuna.trial.FrozenTrial]) -> list[dict[str, Any]]:
+    """One record per candidate (numbered by its first trial), with its result at the
+    highest rung it completed and `rungs`: its PSNR (and steps, time) at every rung.
+
+    A candidate whose promotion is under way keeps its last completed result and says
+    `promoting`; a promotion killed with its worker leaves no trace but its failed trial."""
+    by_number = {t.number: trial_record(t) for t in trials}
+    records: dict[int, dict[str, Any]] = {}
+    promotions: list[dict[str, Any]] = []
+    for record in by_number.values():
+        if record["rung"] == 0:
+            if record["state"] == "waiting":
+                continue
+            records[record["number"]] = {**record, "rungs": [], "promoting": None}
+        else:
+            promotions.append(record)
+    for record in records.values():
+        if record["state"] == "complete":
+            record["rungs"].append(_rung_entry(record))
+    for promo in sorted(promotions, key=lambda r: (r["rung"], r["number"])):
+        base = records.get(promo["candidate"])
+        if base is None:
+            continue
+        if promo["state"] == "complete":
+            base["rungs"].append(_rung_entry(promo))
+            for key in _RUNG_RESULT_FIELDS:
+                base[key] = promo[key]
+            for key in ("latency_ms", "latency_min_ms"):  # measured at the top rung
+                if promo[key] is not None:
+                    base[key] = promo[key]
+            base["rung"] = promo["rung"]
+            if base.get("promoting") == promo["rung"]:
+                base["promoting"] = None
+        elif promo["state"] in ("running", "waiting"):
+            base["promoting"] = promo["rung"]
+        elif promo["state"] == "failed" and promo["counted"]:  # diverged on a longer rung
+            base["rungs"].append({"rung": promo["rung"], "failed": promo.get("reason", "")})
+    return sorted(records.values(), key=lambda r: r["number"])
+
+
+_RUNG_RESULT_FIELDS = ("psnr", "ssim", "steps", "train_seconds", "final_loss")
+
+
+def _rung_entry(record: dict[str, Any]) -> dict[str, Any]:
+    return {"rung": record["rung"], "trial": record["number"], "steps": record["steps"],
+            "psnr": record["psnr"], "ssim": record["ssim"],
+            "train_seconds": record["train_seconds"]}
+
+
+def above_reference(record: dict, reference_psnr: float) -> bool:
+    """A result counts only when strictly above the no-learning reference (bicubic, or the
+    degraded input itself): below it, it is flagged and never on a front or a verdict."""
+    return record.get("psnr") is not None and record["psnr"] > reference_psnr
+
+
+def verdict_pool(records: list[dict], top_rung: int, reference_psnr: float) -> list[dict]:
+    """The results verdicts are read from: scored at the top rung, above the reference."""
+    return [r for r in records if r["state"] == "complete" and r.get("rung", 0) == top_rung
+            and above_reference(r, reference_psnr)]
 
 
 def front_of(records: list[dict], cost: str = "macs") -> list[dict]:
@@ -71,12 +134,17 @@ def hypervolume_of(records: list[dict], baseline_psnr: float, max_macs: int) -> 
     return hypervolume(points, (0.0, math.log10(max_macs)))
 
 
-def dominance(baselines: list[dict], records: list[dict]) -> list[dict]:
+def dominance(baselines: list[dict], records: list[dict], reference_psnr: float) -> list[dict]:
     """For each learned baseline: the cheapest scored trial at least as good at no more MACs,
-    and the best PSNR margin any such trial has."""
+    and the best PSNR margin any such trial has. A baseline not above the reference is
+    flagged, and nothing is said to match or dominate it."""
     scored = [r for r in records if r["state"] == "complete"]
     rows = []
     for base in (b for b in baselines if b["learned"]):
+        if not above_reference(base, reference_psnr):
+            rows.append({"baseline": base["name"], "dominated": False, "dominated_by": None,
+                         "best_margin_db": None, "strictly": False, "below_reference": True})
+            continue
         rivals = [r for r in scored if r["psnr"] >= base["psnr"] and r["macs"] <= base["macs"]]
         cheapest = min(rivals, key=lambda r: r["macs"]) if rivals else None
         rows.append({
@@ -86,43 +154,61 @@ def dominance(baselines: list[dict], records: list[dict]) -> list[dict]:
             "best_margin_db": max(r["psnr"] - base["psnr"] for r in rivals) if rivals else None,
             "strictly": any(dominates((r["psnr"], r["macs"]), (base["psnr"], base["macs"]))
                             for r in rivals),
+            "below_reference": False,
         })
     return rows
 
 
 def build_report(study: optuna.Study, data: SearchData, baselines: list[dict],
-                 wall_seconds: float) -> dict[str, Any]:
+                 wall_seconds: float, complete: bool = True) -> dict[str, Any]:
+    """The search as plain JSON. `trials` holds one record per candidate; the front, the
+    knee, the hypervolume and the baseline verdicts are read at the top rung only, from
+    results strictly above the no-learning reference (`baselines[0]`)."""
     config = data.config
-    records = [trial_record(t) for t in study.get_trials(deepcopy=False)]
+    frozen = study.get_trials(deepcopy=False)
+    records = candidate_records(frozen)
     finished = [r for r in records if r["state"] not in ("running", "waiting")]
-    front = front_of(finished, config.objectives[1])
     reference_psnr = baselines[0]["psnr"]
+    top = len(config.rung_steps) - 1
+    for record in finished:
+        record["below_reference"] = not above_reference(record, reference_psnr)
+        record["top_rung"] = record["state"] == "complete" and record["rung"] == top
+    pool = verdict_pool(finished, top, reference_psnr)
+    front = front_of(pool, config.objectives[1])
     knee = knee_point([(r["psnr"], math.log10(r["macs"])) for r in front])
-    # A killed worker's trial is failed by Optuna but never counted: it is not a result.
-    trained = [r for r in finished if r["counted"]]
-    train_seconds = sum(r["train_seconds"] or 0.0 for r in trained)
+    # Every evaluation that spent a budget (any rung); a killed worker's is not a result.
+    evaluations = [trial_record(t) for t in frozen]
+    spent = [e for e in evaluations if e["counted"]]
+    first_rung = [e for e in spent if e["rung"] == 0]
+    train_seconds = sum(e["train_seconds"] or 0.0 for e in spent)
     return {
-        "version": 1,
+        "version": 2,
         "config": config.to_dict(),
         "task": data.task.describe(),
         "clip": {**data.frames.info.to_dict(), "content_hash": data.frames.key},
         "study": {"name": study.study_name, "storage": config.storage},
+        "device": data.device,
         "macs_resolution": list(config.resolution),
         "space_macs_range": [data.bounds.min_macs, data.bounds.max_macs],
         "train_frames": data.train_frames,
         "eval_frames": data.eval_frames,
+        "rung_steps": list(config.rung_steps),
+        "top_rung": top,
+        "complete": complete,
         "baselines": baselines,
         "trials": finished,
         "pareto_front": front,
         "knee": front[knee]["number"] if knee is not None else None,
-        "hypervolume": hypervolume_of(finished, reference_psnr, data.bounds.max_macs),
+        "hypervolume": hypervolume_of(pool, reference_psnr, data.bounds.max_macs),
         "hypervolume_reference": [0.0, math.log10(data.bounds.max_macs)],
-        "baseline_dominance": dominance(baselines, finished),
+        "baseline_dominance": dominance(baselines, pool, reference_psnr),
         "timing": {
             "wall_seconds": wall_seconds,
-            "trained_trials": len(trained),
+            "trained_trials": len(first_rung),
+            "evaluations_per_rung": [sum(1 for e in spent if e["rung"] == k)
+                                     for k in range(top + 1)],
             "train_seconds": train_seconds,
-            "trials_per_hour": 3600.0 * len(trained) / wall_seconds if wall_seconds else None,
+            "trials_per_hour": 3600.0 * len(first_rung) / wall_seconds if wall_seconds else None,
         },
     }
 

@@ -10,17 +10,21 @@ earlier result.
 
 from __future__ import annotations
 
-import math
+import os
+import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import optuna
+from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 
 from engine.config import Constraints, SearchConfig
-from engine.data.dataset import FramePair, PatchSampler, make_pairs, split_frames
+from engine.data.dataset import FramePair, make_pairs, split_frames
 from engine.data.enhancement import EnhancementTask, make_task
 from engine.data.frame_cache import CachedFrames, FrameCache, default_cache_root
 from engine.events import (
@@ -29,23 +33,31 @@ from engine.events import (
     ProgressSink,
     SearchFinished,
     SearchStarted,
-    TrainingProgress,
     TrialFinished,
-    TrialStarted,
 )
-from engine.nets.builder import build_network
-from engine.nets.search_space import sample_genome
-from engine.search.report import build_report, front_of, trial_record, write_report
+from engine.nets.search_space import baseline_seed_genomes
+from engine.search.baseline_jobs import baselines_of, pending_baselines, run_baseline_job
+from engine.search.evaluation import Evaluator, SearchCancelled
+from engine.search.report import (
+    build_report,
+    candidate_records,
+    front_of,
+    trial_record,
+    verdict_pool,
+    write_report,
+)
+from engine.search.scheduler import RungState, candidate_of, next_job, read_state, rung_of
 from engine.search.space_bounds import SpaceBounds, space_bounds
 from engine.search.strategies import make_sampler
 from engine.search.study import open_study
-from engine.train.baselines import LEARNED_BASELINES, learned_baseline, non_learned_baseline
-from engine.train.checkpoint import checkpoint_path, save_checkpoint
-from engine.train.cost import count_macs, count_params, measure_latency
-from engine.train.trainer import TrainingDiverged, evaluate, train
+from engine.train.baselines import non_learned_baseline
+from engine.train.device import resolve_device
 
+TrialState = optuna.trial.TrialState
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+# The worker loop is ask/tell and runs Optuna's heartbeat thread itself (see _work).
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
 
 
 class SearchError(RuntimeError):
@@ -64,6 +76,8 @@ class SearchData:
     train_pairs: list[FramePair]
     eval_pairs: list[FramePair]
     bounds: SpaceBounds
+    device: str = "cpu"
+    teacher: list[np.ndarray] | None = None  # the teacher's outputs on the training frames
 
 
 def prepare(config: SearchConfig, cache_root: Path | None = None) -> SearchData:
@@ -88,6 +102,7 @@ def prepare(config: SearchConfig, cache_root: Path | None = None) -> SearchData:
         config, task, frames,
         [frames.indices[i] for i in train_pos], [frames.indices[i] for i in eval_pos],
         [pairs[i] for i in train_pos], [pairs[i] for i in eval_pos], bounds,
+        device=resolve_device(config.device),
     )
 
 
@@ -114,134 +129,32 @@ def check_constraints(
         )
 
 
-def _violations(constraints: Constraints, macs: int, params: int,
-                latency_ms: float | None) -> dict[str, float]:
-    """Relative excess per constraint (> 0 breaks it), as Optuna's set_constraint wants."""
-    def excess(value: float | None, limit: float | None) -> float:
-        return -1.0 if limit is None or value is None else value / limit - 1.0
-
-    return {
-        "macs": excess(macs, constraints.max_macs),
-        "params": excess(params, constraints.max_params),
-        "latency": excess(latency_ms, constraints.max_latency_ms),
-    }
-
-
-class Objective:
-    """Samples a genome, rejects it cheaply if it breaks a constraint, reuses a duplicate's
-    result, else trains and evaluates it. Returns (quality, cost) for Optuna."""
-
-    def __init__(self, data: SearchData, baseline_psnr: float, sink: ProgressSink) -> None:
-        self.data, self.sink = data, sink
-        self.config = data.config
-        self.baseline_psnr = baseline_psnr
-
-    def values(self, result: dict) -> tuple[float, float]:
-        quality, cost = self.config.objectives
-        cost_key = "latency_ms" if cost == "latency" else cost
-        return float(result[quality]), float(result[cost_key])
-
-    def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
-        config, task = self.config, self.data.task
-        genome = sample_genome(trial)
-        trial.set_user_attr("genome", genome.to_dict())
-        trial.set_user_attr("arch", genome.key())
-        net = build_network(genome, task.scale)
-        inference = net.deploy()
-        macs = count_macs(inference, config.resolution, task.scale)
-        params = count_params(inference)
-        latency = None
-        pre = _violations(config.constraints, macs, params, None)
-        if max(pre.values()) <= 0:  # measure only what could still be accepted
-            latency = measure_latency(inference, config.resolution, task.scale)
-        cost = {"macs": macs, "params": params,
-                "latency_ms": latency.median_ms if latency else None,
-                "latency_min_ms": latency.min_ms if latency else None}
-        violations = _violations(config.constraints, macs, params, cost["latency_ms"])
-        for key, value in violations.items():
-            trial.set_constraint(key, value)
-        if max(violations.values()) > 0:
-            broken = [k for k, v in violations.items() if v > 0]
-            trial.set_user_attr("outcome", "rejected")
-            trial.set_user_attr("reason", "breaks the " + ", ".join(broken) + " constraint")
-            result = {"psnr": self.baseline_psnr, "ssim": 0.0, **cost}
-            if result["latency_ms"] is None:
-                result["latency_ms"] = math.inf
-            trial.set_user_attr("result", {**cost})
-            return self.values(result)
-
-        earlier = self._trained_twin(trial.study, genome.key())
-        if earlier is not None:
-            trial.set_user_attr("outcome", "duplicate")
-            trial.set_user_attr("duplicate_of", earlier.number)
-            trial.set_user_attr("result", earlier.user_attrs["result"])
-            return self.values(earlier.user_attrs["result"])
-
-        self.sink.emit(TrialStarted(number=trial.number, genome=genome.to_dict(), macs=macs))
-        sampler = PatchSampler(task, self.data.train_pairs, config.budget.patch_size,
-                               config.budget.batch_size, config.seed)
-        steps = config.budget.steps
-
-        def progress(step: int, loss: float) -> None:
-            self.sink.emit(TrainingProgress(number=trial.number, step=step, steps=steps,
-                                            loss=loss))
-
-        try:
-            stats = train(net, sampler, config.budget, config.seed, progress,
-                          progress_every=max(1, steps // 10))
-        except TrainingDiverged as error:
-            trial.set_user_attr("counted", True)
-            trial.set_user_attr("outcome", "failed")
-            trial.set_user_attr("reason", str(error))
-            raise
-        quality = evaluate(net, self.data.eval_pairs, task, config.budget.threads)
-        if config.out_dir:  # previews, full training and export start from these weights
-            save_checkpoint(checkpoint_path(config.out_dir, f"trial-{trial.number}"), net,
-                            task.scale, {"trial": trial.number, "steps": stats.steps})
-        result = {
-            "psnr": quality.psnr, "ssim": quality.ssim, **cost,
-            "steps": stats.steps, "train_seconds": stats.train_seconds,
-            "final_loss": stats.final_loss, "per_frame_psnr": quality.per_frame_psnr,
-        }
-        trial.set_user_attr("result", result)
-        trial.set_user_attr("outcome", "trained")
-        trial.set_user_attr("counted", True)  # set last: a killed worker's trial never counts
-        return self.values(result)
-
-    @staticmethod
-    def _trained_twin(study: optuna.Study, key: str) -> optuna.trial.FrozenTrial | None:
-        for past in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-            if past.user_attrs.get("arch") == key and past.user_attrs.get("outcome") == "trained":
-                return past
-        return None
-
-
 def counted_trials(study: optuna.Study) -> int:
-    """Trials that finished a training budget: trained, or failed by a diverging loss. Not
-    rejected or duplicate genomes, and not a trial whose worker died (Optuna fails it as
-    stale, and its genome is proposed again)."""
-    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
+    """First-rung candidates that finished a training budget: trained, or failed by a
+    diverging loss. Not rejected or duplicate genomes, not promotions, and not a trial whose
+    worker died (Optuna fails it as stale, and its genome is proposed again)."""
+    done = (TrialState.COMPLETE, TrialState.FAIL)
     return sum(1 for t in study.get_trials(deepcopy=False, states=done)
-               if t.user_attrs.get("counted"))
+               if t.user_attrs.get("counted") and rung_of(t) == 0)
 
 
-def ensure_baselines(study: optuna.Study, data: SearchData, sink: ProgressSink) -> list[dict]:
-    """Train the baselines once per study (a resumed or shared study reuses them)."""
-    baselines = study.user_attrs.get("baselines")
-    if baselines is None:
-        config = data.config
-        baselines = [non_learned_baseline(data.task, data.eval_pairs)]
-        sink.emit(BaselineFinished(baseline=baselines[0]))
-        for name in LEARNED_BASELINES if config.learned_baselines else ():
-            save_to = (checkpoint_path(config.out_dir, f"baseline-{name}")
-                       if config.out_dir else None)
-            baseline = learned_baseline(name, data.task, data.train_pairs, data.eval_pairs,
-                                        config.budget, config.resolution, config.seed,
-                                        save_to=save_to)
-            baselines.append(baseline)
-            sink.emit(BaselineFinished(baseline=baseline))
-        study.set_user_attr("baselines", baselines)
-    return baselines
+def reference_baselines(study: optuna.Study, data: SearchData, sink: ProgressSink) -> None:
+    """The no-learning reference (bicubic / identity), once per study: it is the floor every
+    result must beat, and the value a rejected genome is told."""
+    if study.user_attrs.get("baselines") is None:
+        reference = non_learned_baseline(data.task, data.eval_pairs)
+        study.set_user_attr("baselines", [reference])
+        sink.emit(BaselineFinished(baseline=reference))
+
+
+def seed_study(study: optuna.Study, config: SearchConfig, scale: int) -> None:
+    """Enqueue the genomes nearest to each handcrafted baseline, once per study, so the
+    first generation holds them and a search never ends below the nets it is compared with."""
+    if study.user_attrs.get("seeded") or config.resume and study.get_trials(deepcopy=False):
+        return
+    study.set_user_attr("seeded", True)
+    for genome in baseline_seed_genomes(scale)[: config.n_trials]:
+        study.enqueue_trial(genome.to_params(), skip_if_exists=True)
 
 
 def start_search(
@@ -249,17 +162,22 @@ def start_search(
     worker: int = 0,
 ) -> tuple[SearchData, optuna.Study, list[dict]]:
     """Everything before the first trial: load and degrade frames, open (or create) the
-    study, train the baselines once. A launcher calls this before fanning out workers, so
-    workers that share the study find the baselines ready."""
+    study, score the no-learning reference and seed the study. A launcher calls this before
+    fanning out workers. The learned baselines are jobs the workers take (see run_search)."""
     sink = sink or NullSink()
     data = prepare(config, cache_root)
     study = open_study(config, data.frames.key, worker)
+    state = read_state(study, config)
     sink.emit(SearchStarted(
         study_name=study.study_name, n_trials=config.n_trials,
         already_finished=counted_trials(study), train_frames=data.train_frames,
         eval_frames=data.eval_frames, macs_range=(data.bounds.min_macs, data.bounds.max_macs),
+        rung_steps=list(config.rung_steps), evaluations_planned=state.evaluations()[1],
+        device=data.device,
     ))
-    return data, study, ensure_baselines(study, data, sink)
+    reference_baselines(study, data, sink)
+    seed_study(study, config, data.task.scale)
+    return data, study, baselines_of(study, data)
 
 
 def run_search(
@@ -268,37 +186,97 @@ def run_search(
 ) -> dict:
     """Run (or resume) the search and return its report; writes it when `config.out_dir`.
 
-    Several processes may run this on one RDB storage with `resume=True`: they share the
-    study and stop together once `n_trials` trials are counted. `should_stop` is asked after
-    every trial (cancellation: the search stops within one trial). `worker` numbers the
+    A worker loop over the study's rung state (engine.search.scheduler): promote what can
+    move up, else start a new candidate, else train a pending baseline, else stop. Several
+    processes may run this on one RDB storage with `resume=True`: they share the study and
+    the work. `should_stop` is asked every few training steps (cancellation: the current
+    evaluation is dropped, uncounted, and a resume redoes it). `worker` numbers the
     processes of a shared study (0, 1, ...): each samples with its own seed.
     """
     sink = sink or NullSink()
     started = time.time()
-    data, study, baselines = start_search(config, sink, cache_root, worker)
-    already = counted_trials(study)
-    objective = Objective(data, baselines[0]["psnr"], sink)
-
-    def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
-        finished = counted_trials(study)
-        record = trial_record(frozen)
-        front = front_of([trial_record(t) for t in study.get_trials(deepcopy=False)],
-                         config.objectives[1])
-        sink.emit(TrialFinished(trial=record, finished=finished, n_trials=config.n_trials,
-                                on_front=any(t["number"] == frozen.number for t in front),
-                                counted=bool(frozen.user_attrs.get("counted"))))
-        if finished >= config.n_trials or (should_stop is not None and should_stop()):
-            study.stop()
-
-    remaining = config.n_trials - already
-    if remaining > 0 and not (should_stop is not None and should_stop()):
-        # Rejected and duplicate genomes are cheap but must not loop forever.
-        study.optimize(objective, n_trials=20 * remaining + 50, callbacks=[after_trial],
-                       catch=(TrainingDiverged,), gc_after_trial=False)
-    report = build_report(study, data, baselines, wall_seconds=time.time() - started)
+    data, study, _ = start_search(config, sink, cache_root, worker)
+    cache_root = cache_root or default_cache_root()
+    with _state_dir(config) as state_dir:
+        evaluator = Evaluator(data, study.user_attrs["baselines"][0]["psnr"], sink, state_dir,
+                              should_stop)
+        token = f"{os.getpid()}-{worker}-{time.time()}"
+        try:
+            _work(study, data, evaluator, sink, should_stop, token, cache_root)
+        except SearchCancelled:
+            pass
+    state = read_state(study, config)
+    complete = state.settled() and not pending_baselines(study, config, token)
+    report = build_report(study, data, baselines_of(study, data),
+                          wall_seconds=time.time() - started, complete=complete)
     report_path = ""
     if config.out_dir:
         report_path = str(write_report(report, Path(config.out_dir)))
     sink.emit(SearchFinished(report_path=report_path, hypervolume=report["hypervolume"],
-                             n_finished=counted_trials(study)))
+                             n_finished=counted_trials(study), complete=complete))
     return report
+
+
+def _work(study: optuna.Study, data: SearchData, evaluator: Evaluator, sink: ProgressSink,
+          should_stop: Callable[[], bool] | None, token: str, cache_root: Path) -> None:
+    config = data.config
+    heartbeat = is_heartbeat_enabled(study._storage)
+    while not (should_stop is not None and should_stop()):
+        if heartbeat:  # a killed worker's evaluation becomes promotable (or new) again
+            optuna.storages.fail_stale_trials(study)
+        state = read_state(study, config)
+        job = next_job(state, pending_baselines(study, config, token))
+        if job is None:
+            return
+        if job.kind == "baseline":
+            run_baseline_job(study, data, job.baseline, sink, token, cache_root, should_stop)
+            continue
+        if job.kind == "promote":
+            params = _params_of(study, job.candidate)
+            study.enqueue_trial(params, user_attrs={"candidate": job.candidate,
+                                                    "rung": job.rung})
+        trial = study.ask()  # a queued promotion or seed first, else the sampler's proposal
+        with get_heartbeat_thread(trial._trial_id, study._storage):
+            evaluator(study, trial)
+        frozen = study._storage.get_trial(trial._trial_id)
+        _announce(study, frozen, data, sink)
+
+
+def _params_of(study: optuna.Study, candidate: int) -> dict:
+    trial = study._storage.get_trial(study._storage.get_trial_id_from_study_id_trial_number(
+        study._study_id, candidate))
+    return dict(trial.params)
+
+
+def _announce(study: optuna.Study, frozen: optuna.trial.FrozenTrial, data: SearchData,
+              sink: ProgressSink) -> None:
+    config = data.config
+    candidate = candidate_of(frozen)
+    trials = study.get_trials(deepcopy=False)
+    records = candidate_records(trials)
+    record = next((r for r in records if r["number"] == candidate), trial_record(frozen))
+    reference = study.user_attrs["baselines"][0]["psnr"]
+    top = len(config.rung_steps) - 1
+    front = front_of(verdict_pool(records, top, reference), config.objectives[1])
+    state = RungState(config, trials)
+    done, planned = state.evaluations()
+    sink.emit(TrialFinished(
+        trial=record, finished=counted_trials(study), n_trials=config.n_trials,
+        on_front=any(t["number"] == candidate for t in front),
+        counted=bool(frozen.user_attrs.get("counted")) and rung_of(frozen) == 0,
+        rung=rung_of(frozen), evaluations_done=done, evaluations_planned=planned,
+        front=[t["number"] for t in front],
+    ))
+
+
+@contextmanager
+def _state_dir(config: SearchConfig) -> Iterator[Path]:
+    """Saved training states live beside the checkpoints, so any worker sharing the output
+    folder continues any candidate; without an output folder, for this run only."""
+    if config.out_dir:
+        path = Path(config.out_dir) / "states"
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+    else:
+        with tempfile.TemporaryDirectory(prefix="pixel-states-") as tmp:
+            yield Path(tmp)

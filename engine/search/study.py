@@ -16,9 +16,9 @@ HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 40
 
 # Settings that change what a trial's numbers mean: a resumed study must match them.
-_FINGERPRINT_KEYS = ("task", "objectives", "budget", "constraints", "resolution", "seed",
-                     "n_frames", "eval_fraction", "skip_near_duplicates", "noise_sigma",
-                     "jpeg_quality")
+_FINGERPRINT_KEYS = ("task", "objectives", "budget", "rungs", "constraints", "resolution",
+                     "seed", "n_frames", "eval_fraction", "skip_near_duplicates", "teacher",
+                     "teacher_weight", "noise_sigma", "jpeg_quality")
 
 
 class StudyError(RuntimeError):

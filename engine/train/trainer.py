@@ -1,12 +1,13 @@
 """Proxy training and evaluation of one network on one clip.
 
-The budget is a number of optimizer steps (L1 loss, Adam, cosine decay), never seconds.
+The budget is a number of optimizer steps (L1 loss, Adam, warmup-stable-decay), never seconds.
 Evaluation runs the deployed network on whole held-out frames and scores uint8 outputs on Y.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -43,75 +44,117 @@ class Quality:
 
 @dataclass(frozen=True)
 class TrainStats:
-    steps: int
+    steps: int  # where the run ended
     train_seconds: float
     final_loss: float
+    start_step: int = 0  # steps already done by the state it continued from
+
+
+def stable_steps(total: int, budget: TrainBudget) -> int:
+    """Last step of the constant-rate phase of a `total`-step run."""
+    return total - int(round(total * budget.decay_fraction))
+
+
+def learning_rate_at(step: int, total: int, budget: TrainBudget) -> float:
+    """Warmup-stable-decay: constant, then linear down to 1% over the last `decay_fraction`.
+    A pure function of (step, total), so any saved state continues exactly."""
+    stable = stable_steps(total, budget)
+    if step <= stable:
+        return budget.learning_rate
+    fraction = (step - stable) / max(1, total - stable)
+    return budget.learning_rate * (1.0 - 0.99 * fraction)
 
 
 def train(
     net: nn.Module, sampler: PatchSampler, budget: TrainBudget, seed: int,
     progress: ProgressCallback | None = None, progress_every: int = 50,
-    state_file: Path | None = None, save_every: int = 200,
+    state_file: Path | None = None, save_every: int = 200, *,
+    steps: int | None = None, start_from: Path | None = None,
+    stable_state: Path | None = None, teacher_weight: float = 0.0,
 ) -> TrainStats:
-    """Train for `budget.steps` optimizer steps. With `state_file`, the run is resumable: the
-    weights, optimizer, schedule, data stream and step are saved every `save_every` steps and
-    picked up by the next call, which then continues exactly where the last one stopped."""
+    """Train to `steps` (default `budget.steps`) optimizer steps on the WSD schedule.
+
+    - `start_from`: a stable-phase state of a shorter run of the same network (see
+      `stable_state`); training continues from it instead of starting over. Promotion to a
+      longer rung is this: the result is the run to `steps` in one go, step for step.
+    - `stable_state`: where to save the state at the end of this run's constant-rate phase
+      (weights, optimizer, data stream, step), for a later continuation.
+    - `state_file`: resumability after an interruption: saved every `save_every` steps and
+      picked up first by the next call, which then continues exactly where this one stopped.
+    - `teacher_weight`: with a sampler that yields teacher patches, the loss adds this
+      weight times the L1 distance to the teacher's output (distillation).
+    """
+    total = steps or budget.steps
+    stable = stable_steps(total, budget)
     torch.manual_seed(seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=budget.learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=budget.steps, eta_min=budget.learning_rate * 0.01
-    )
     first, recent = 1, []
-    if state_file is not None and state_file.is_file():
-        saved = torch.load(state_file, map_location="cpu", weights_only=True)
+    resume = state_file if state_file is not None and state_file.is_file() else None
+    if resume is None and start_from is not None and start_from.is_file():
+        resume = start_from
+    if resume is not None:
+        saved = torch.load(resume, map_location="cpu", weights_only=True)
+        if resume == start_from and int(saved["step"]) > stable:
+            raise ValueError(f"{start_from} is at step {saved['step']}, past the constant-rate "
+                             f"phase of a {total}-step run: it cannot be continued to {total}")
         net.load_state_dict(saved["net"])
         optimizer.load_state_dict(saved["optimizer"])
-        schedule.load_state_dict(saved["schedule"])
         sampler.generator.set_state(saved["sampler"])
         torch.set_rng_state(saved["torch"])
         first, recent = int(saved["step"]) + 1, list(saved["recent"])
+    device = next(net.parameters()).device
     net.train()
     start = time.perf_counter()
     with torch_threads(budget.threads):
-        for step in range(first, budget.steps + 1):
-            inputs, targets = sampler.next_batch()
-            loss = F.l1_loss(net(inputs), targets)
+        for step in range(first, total + 1):
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate_at(step, total, budget)
+            batch = sampler.next_batch()
+            inputs, targets = batch[0].to(device), batch[1].to(device)
+            outputs = net(inputs)
+            loss = F.l1_loss(outputs, targets)
+            if teacher_weight and len(batch) > 2:
+                loss = loss + teacher_weight * F.l1_loss(outputs, batch[2].to(device))
             value = loss.item()
             if not math.isfinite(value):
-                raise TrainingDiverged(f"loss became {value} at step {step} of {budget.steps}")
+                raise TrainingDiverged(f"loss became {value} at step {step} of {total}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            schedule.step()
             recent = (recent + [value])[-20:]
-            if state_file is not None and step % save_every == 0 and step < budget.steps:
-                _save_state(state_file, step, recent, net, optimizer, schedule, sampler)
-            if progress and (step % progress_every == 0 or step == budget.steps):
+            if stable_state is not None and step == stable:
+                _save_state(stable_state, step, recent, net, optimizer, sampler)
+            if state_file is not None and step % save_every == 0 and step < total:
+                _save_state(state_file, step, recent, net, optimizer, sampler)
+            if progress and (step % progress_every == 0 or step == total):
                 progress(step, sum(recent) / len(recent))
     seconds = time.perf_counter() - start
     if state_file is not None:
         state_file.unlink(missing_ok=True)
-    return TrainStats(budget.steps, seconds, sum(recent) / len(recent) if recent else 0.0)
+    return TrainStats(total, seconds, sum(recent) / len(recent) if recent else 0.0,
+                      start_step=first - 1)
 
 
 def _save_state(path: Path, step: int, recent: list[float], net: nn.Module,
-                optimizer: torch.optim.Optimizer, schedule: object,
-                sampler: PatchSampler) -> None:
+                optimizer: torch.optim.Optimizer, sampler: PatchSampler) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"step": step, "recent": recent, "net": net.state_dict(),
-                "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    torch.save({"step": step, "recent": recent, "net": state,
+                "optimizer": optimizer.state_dict(),
                 "sampler": sampler.generator.get_state(), "torch": torch.get_rng_state()}, tmp)
     tmp.replace(path)  # atomic: an interruption never leaves half a state
 
 
 @torch.no_grad()
 def enhance(net: nn.Module, degraded: np.ndarray, threads: int = 1) -> np.ndarray:
-    """Run a network on one HxWx3 float frame; returns HxWx3 float32 clipped to [0,1]."""
+    """Run a network on one HxWx3 float frame (on the network's device); returns HxWx3
+    float32 clipped to [0,1], on the CPU."""
     x = torch.from_numpy(np.ascontiguousarray(degraded.transpose(2, 0, 1))).unsqueeze(0)
+    device = next(net.parameters()).device
     with torch_threads(threads), torch.inference_mode():
-        out = net(x.float())
-    return out[0].clamp(0.0, 1.0).permute(1, 2, 0).numpy()
+        out = net(x.float().to(device))
+    return out[0].clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
 
 
 def score(outputs: list[np.ndarray], pairs: list[FramePair], border: int) -> Quality:
