@@ -123,6 +123,9 @@ class SearchConfig:
     # ESPCN and FSRCNN trained beside the trials; a benchmark comparing strategies over many
     # searches turns them off (they do not depend on the strategy).
     learned_baselines: bool = True
+    # SR reports show the pretrained prototype (IMDN) as a reference row: its PSNR on the
+    # same held-out frames, its MACs and latency (computed once per clip and cached).
+    prototype_reference: bool = True
     # Distillation: "imdn" adds teacher_weight x L1 to the pretrained prototype's outputs
     # (computed once per training frame and cached), SR tasks only.
     teacher: str | None = None

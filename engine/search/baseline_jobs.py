@@ -21,6 +21,8 @@ from engine.search.evaluation import SearchCancelled
 from engine.search.study import GRACE_SECONDS
 from engine.train.baselines import LEARNED_BASELINES, baseline_cache_key, learned_baseline
 from engine.train.checkpoint import checkpoint_path
+from engine.train.prototype import NAME as PROTOTYPE
+from engine.train.prototype import PrototypeCancelled, prototype_reference
 
 if TYPE_CHECKING:
     from engine.search.search import SearchData
@@ -32,14 +34,24 @@ def _claim_key(name: str) -> str:
     return f"claim:baseline:{name}"
 
 
+def _jobs(config) -> list[str]:
+    names = list(LEARNED_BASELINES) if config.learned_baselines else []
+    if config.prototype_reference and config.task.startswith("sr_"):
+        names.append(PROTOTYPE)
+    return names
+
+
+def _result_key(name: str) -> str:
+    return "prototype" if name == PROTOTYPE else f"baseline:{name}"
+
+
 def pending_baselines(study: optuna.Study, config, token: str) -> list[str]:
-    """Learned baselines with no result and no live claim by another worker."""
-    if not config.learned_baselines:
-        return []
+    """Learned baselines (and the prototype's reference row) with no result and no live
+    claim by another worker."""
     attrs = study.user_attrs
     pending = []
-    for name in LEARNED_BASELINES:
-        if f"baseline:{name}" in attrs:
+    for name in _jobs(config):
+        if _result_key(name) in attrs:
             continue
         claim = attrs.get(_claim_key(name))
         if claim and claim["owner"] != token and time.time() - claim["beat"] < GRACE_SECONDS:
@@ -54,7 +66,7 @@ def baselines_of(study: optuna.Study, data: SearchData) -> list[dict]:
     attrs = study.user_attrs
     rows = list(attrs.get("baselines", []))
     rows += [attrs[f"baseline:{n}"] for n in LEARNED_BASELINES if f"baseline:{n}" in attrs]
-    if attrs.get("prototype"):
+    if attrs.get("prototype") and "psnr" in attrs["prototype"]:
         rows.append(attrs["prototype"])
     return rows
 
@@ -68,6 +80,8 @@ def run_baseline_job(study: optuna.Study, data: SearchData, name: str, sink: Pro
     study.set_user_attr(_claim_key(name), {"owner": token, "beat": time.time()})
     if study.user_attrs.get(_claim_key(name), {}).get("owner") != token:
         return None  # another worker claimed it at the same moment and won
+    if name == PROTOTYPE:
+        return _run_prototype(study, data, sink, cache_root, should_stop)
     steps = config.top_steps
     last_beat = [time.time()]
 
@@ -88,4 +102,25 @@ def run_baseline_job(study: optuna.Study, data: SearchData, name: str, sink: Pro
                            steps=steps, cache=cache_root / "baselines" / key)
     study.set_user_attr(f"baseline:{name}", row)
     sink.emit(BaselineFinished(baseline=row))
+    return row
+
+
+def _run_prototype(study: optuna.Study, data: SearchData, sink: ProgressSink, cache_root: Path,
+                   should_stop: Callable[[], bool] | None) -> dict:
+    """IMDN's reference row on the held-out frames: outputs computed once per frame (in
+    tiles, so a cancel stops between tiles) and cached per clip content and task."""
+    config = data.config
+    keys = [f"{data.frames.key[:24]}-{config.task}-frame{i}" for i in data.eval_frames]
+    try:
+        row = prototype_reference(data.task, data.eval_pairs, config.resolution,
+                                  cache_root / "prototype", keys, should_stop=should_stop,
+                                  device=data.device, threads=config.budget.threads,
+                                  latency_repeats=1)
+    except PrototypeCancelled as error:
+        raise SearchCancelled(str(error)) from None
+    except FileNotFoundError as error:  # a deployment without ../shared/data/models
+        row = {"name": PROTOTYPE, "unavailable": str(error)}
+    study.set_user_attr("prototype", row)
+    if row and "psnr" in row:
+        sink.emit(BaselineFinished(baseline=row))
     return row

@@ -23,7 +23,7 @@ from engine.events import ProgressSink, TrainingProgress, TrialStarted
 from engine.nets.builder import build_network
 from engine.nets.search_space import sample_genome
 from engine.search.scheduler import candidate_of, holds_slot, is_trained, rung_of
-from engine.train.checkpoint import checkpoint_path, save_checkpoint
+from engine.train.checkpoint import checkpoint_path, save_checkpoint, state_path
 from engine.train.cost import count_macs, count_params, measure_latency
 from engine.train.trainer import TrainingDiverged, evaluate, train
 
@@ -36,11 +36,6 @@ CHECK_EVERY = 25  # steps between cancel checks (a few seconds at most on a CPU)
 
 class SearchCancelled(RuntimeError):
     """The search was asked to stop mid-evaluation; that evaluation is not counted."""
-
-
-def state_path(state_dir: Path, candidate: int, rung: int) -> Path:
-    """The constant-rate state a candidate left at `rung`, which its promotion continues."""
-    return state_dir / f"candidate-{candidate}-rung{rung}.pt"
 
 
 def violations(constraints: Constraints, macs: int, params: int,

@@ -52,6 +52,7 @@ from engine.search.strategies import make_sampler
 from engine.search.study import open_study
 from engine.train.baselines import non_learned_baseline
 from engine.train.device import resolve_device
+from engine.train.prototype import prototype_outputs
 
 TrialState = optuna.trial.TrialState
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -98,11 +99,18 @@ def prepare(config: SearchConfig, cache_root: Path | None = None) -> SearchData:
         )
     bounds = space_bounds(task.scale, config.resolution)
     check_constraints(config.constraints, bounds, config.resolution)
+    device = resolve_device(config.device)
+    teacher = None
+    if config.teacher:  # once per training frame, cached on disk: never once per step
+        keys = [f"{frames.key[:24]}-{config.task}-frame{frames.indices[i]}" for i in train_pos]
+        teacher = prototype_outputs(task.scale, [pairs[i].degraded for i in train_pos],
+                                    (cache_root or default_cache_root()) / "prototype", keys,
+                                    device=device, threads=config.budget.threads)
     return SearchData(
         config, task, frames,
         [frames.indices[i] for i in train_pos], [frames.indices[i] for i in eval_pos],
         [pairs[i] for i in train_pos], [pairs[i] for i in eval_pos], bounds,
-        device=resolve_device(config.device),
+        device=device, teacher=teacher,
     )
 
 

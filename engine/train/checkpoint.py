@@ -21,6 +21,19 @@ def checkpoint_path(out_dir: str | Path, name: str) -> Path:
     return Path(out_dir) / "checkpoints" / f"{name}.pt"
 
 
+def state_path(state_dir: Path, candidate: int, rung: int) -> Path:
+    """The constant-rate training state a search candidate left at `rung` (see
+    engine.train.trainer.train's `stable_state`): promotions and full training continue it."""
+    return Path(state_dir) / f"candidate-{candidate}-rung{rung}.pt"
+
+
+def latest_state(out_dir: str | Path, candidate: int) -> Path | None:
+    """The state of a candidate's highest rung in a search's output folder, if any."""
+    found = sorted(Path(out_dir, "states").glob(f"candidate-{candidate}-rung*.pt"),
+                   key=lambda p: int(p.stem.rsplit("rung", 1)[1]))
+    return found[-1] if found else None
+
+
 def save_checkpoint(path: Path, net: nn.Module, scale: int, meta: dict[str, Any]) -> Path:
     """Atomic write (temp file + rename): a reader never sees half a checkpoint."""
     genome = getattr(net, "genome", None)

@@ -227,3 +227,38 @@ def test_killed_worker_then_resume_counts_every_rung_once(tiny_clip: Path, tmp_p
             key = (t.user_attrs["candidate"], t.user_attrs["rung"])
             per_rung[key] = per_rung.get(key, 0) + 1
     assert len(per_rung) == 11 and set(per_rung.values()) == {1}
+
+
+# --- the pretrained prototype: reference row and teacher -------------------------------------
+
+def test_prototype_reference_row(searched: tuple[dict, Path, ListSink]) -> None:
+    report, _, _ = searched
+    names = [b["name"] for b in report["baselines"]]
+    assert names == ["bicubic", "espcn", "fsrcnn", "imdn"]
+    imdn = report["baselines"][-1]
+    assert imdn["label"] == "IMDN (pretrained, not trained here)" and imdn["pretrained"]
+    assert not imdn["learned"] and imdn["psnr"] > report["baselines"][0]["psnr"]
+    assert imdn["macs"] > report["space_macs_range"][0] and imdn["latency_ms"] > 0
+    assert all(row["baseline"] != "imdn" for row in report["baseline_dominance"])
+
+
+def test_teacher_outputs_computed_once_per_frame(tiny_clip: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.search.search import prepare
+    from engine.train import prototype
+
+    config = rung_config(tiny_clip, None, teacher="imdn")
+    first = prepare(config, tmp_path)
+    assert first.teacher is not None and len(first.teacher) == len(first.train_pairs)
+    assert first.teacher[0].shape == first.train_pairs[0].target.shape
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the teacher ran again: its outputs must come from the cache")
+
+    monkeypatch.setattr(prototype, "load_imdn", no_network)
+    again = prepare(config, tmp_path)
+    for a, b in zip(first.teacher, again.teacher, strict=True):
+        assert (a == b).all()
+    report = run_search(replace(config, n_trials=2, learned_baselines=False,
+                                prototype_reference=False), cache_root=tmp_path)
+    assert report["config"]["teacher"] == "imdn" and report["trials"]

@@ -75,8 +75,8 @@ def test_report_numbers_make_sense(smoke: tuple[dict, Path, ListSink]) -> None:
     # Held-out frames: a contiguous tail of the sampled frames, disjoint from training.
     assert report["eval_frames"] == [12, 13, 14] and report["train_frames"] == list(range(12))
     names = [b["name"] for b in report["baselines"]]
-    assert names == ["bicubic", "espcn", "fsrcnn"]
-    for b in report["baselines"][1:]:
+    assert names == ["bicubic", "espcn", "fsrcnn", "imdn"]  # imdn: the pretrained reference
+    for b in report["baselines"][1:3]:
         assert b["steps"] == 40 and b["macs"] > 10**8
     # The front is non-dominated and every scored trial off it is dominated by a front point.
     front = report["pareto_front"]
@@ -103,7 +103,7 @@ def test_events_tell_the_story(smoke: tuple[dict, Path, ListSink]) -> None:
     _, _, sink = smoke
     kinds = [e.kind for e in sink.events]
     assert kinds[0] == "search_started" and kinds[-1] == "search_finished"
-    assert kinds.count("baseline_finished") == 3
+    assert kinds.count("baseline_finished") == 4
     finished = [e for e in sink.of_kind("trial_finished") if e.counted]
     assert [e.finished for e in finished] == [1, 2, 3, 4]
     assert sink.of_kind("training_progress")[-1].step == 40
