@@ -17,7 +17,7 @@ from engine.nets.ops import make_activation
 # those already stored in a study, so a study of another version cannot be resumed.
 SPACE_VERSION = 2
 
-WIDTHS: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64)  # body channels
+WIDTHS: tuple[int, ...] = (8, 12, 16, 24, 32)  # body channels (wide stems: STEM_WIDTHS)
 DEPTHS: tuple[int, ...] = tuple(range(0, MAX_BLOCKS + 1))  # 0: no body (ESPCN's shape)
 OP_NAMES: tuple[str, ...] = ("conv", "dwsep", "residual", "repconv")
 KERNELS: tuple[int, ...] = (3, 5)

@@ -68,7 +68,7 @@ def test_space_bounds_bracket_every_genome() -> None:
     bounds = space_bounds(2, (1280, 720))
     assert bounds.min_macs < count_macs(build_network(Genome.uniform(16, 4), 2).deploy(),
                                         (1280, 720), 2) < bounds.max_macs
-    assert bounds.cheapest.startswith("w8_") and bounds.costliest.startswith("w64_")
+    assert bounds.cheapest.startswith("w8_") and bounds.costliest.startswith("w32_")
     seeds = [build_network(g, 2).deploy() for g in baseline_seed_genomes(2)]
     assert all(bounds.min_macs < count_macs(n, (1280, 720), 2) < bounds.max_macs for n in seeds)
     assert bounds.min_params < min(count_params(n) for n in seeds)
