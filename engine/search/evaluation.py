@@ -55,8 +55,10 @@ class Evaluator:
     """Runs one trial popped by `study.ask()` and tells the study its outcome."""
 
     def __init__(self, data: SearchData, reference_psnr: float, sink: ProgressSink,
-                 state_dir: Path, should_stop: Callable[[], bool] | None = None) -> None:
+                 state_dir: Path, should_stop: Callable[[], bool] | None = None,
+                 worker: int = 0) -> None:
         self.data, self.sink, self.state_dir = data, sink, state_dir
+        self.worker = worker
         self.config = data.config
         self.reference_psnr = reference_psnr
         self.should_stop = should_stop
@@ -70,6 +72,7 @@ class Evaluator:
         genome = sample_genome(trial)  # an enqueued trial gets its fixed params back
         trial.set_user_attr("genome", genome.to_dict())
         trial.set_user_attr("arch", genome.key())
+        trial.set_user_attr("worker", self.worker)
         if "candidate" in trial.user_attrs:  # a promotion
             self._promote(study, trial, genome)
         else:

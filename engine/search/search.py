@@ -207,7 +207,7 @@ def run_search(
     cache_root = cache_root or default_cache_root()
     with _state_dir(config) as state_dir:
         evaluator = Evaluator(data, study.user_attrs["baselines"][0]["psnr"], sink, state_dir,
-                              should_stop)
+                              should_stop, worker)
         token = f"{os.getpid()}-{worker}-{time.time()}"
         try:
             _work(study, data, evaluator, sink, should_stop, token, cache_root)

@@ -262,3 +262,42 @@ def test_teacher_outputs_computed_once_per_frame(tiny_clip: Path, tmp_path: Path
     report = run_search(replace(config, n_trials=2, learned_baselines=False,
                                 prototype_reference=False), cache_root=tmp_path)
     assert report["config"]["teacher"] == "imdn" and report["trials"]
+
+
+def test_two_workers_share_the_rungs_without_waiting(tiny_clip: Path, tmp_path: Path) -> None:
+    """Two processes on one stored study (the CLI's --resume --worker): both evaluate, every
+    rung result is counted once, and the facade reports the search settled."""
+    import subprocess
+    import sys
+
+    import optuna
+
+    from engine.search import lifecycle
+    from tests.conftest import REPO
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    config = rung_config(tiny_clip, tmp_path / "out", n_trials=8, storage=storage,
+                         study_name="shared", learned_baselines=False,
+                         prototype_reference=False)
+    cache = tmp_path / "cache"
+    assert lifecycle.prepare(config, cache_root=cache) == "shared"
+    command = [sys.executable, "-m", "engine", "search", str(tiny_clip), "--task", "sr_x2",
+               "--trials", "8", "--min-steps", "20", "--max-steps", "80", "--eta", "2",
+               "--batch-size", "4", "--patch-size", "16", "--threads", "1", "--frames", "4",
+               "--resolution", "320x180", "--storage", storage, "--study-name", "shared",
+               "--resume", "--out", str(tmp_path / "out")]
+    env = {"PATH": "/usr/bin:/bin", "PIXEL_CACHE_DIR": str(cache), "PYTHONPATH": str(REPO)}
+    workers = [subprocess.Popen([*command, "--worker", str(i)], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for i in range(2)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    trained = [t for t in optuna.load_study(study_name="shared", storage=storage).trials
+               if t.user_attrs.get("outcome") == "trained"]
+    keys = [(t.user_attrs["candidate"], t.user_attrs["rung"]) for t in trained]
+    assert len(keys) == len(set(keys)) == 8 + 4 + 2
+    assert {t.user_attrs["worker"] for t in trained} == {0, 1}
+    status = lifecycle.status(config)
+    assert status.settled and status.running == 0 and status.counted == 8
+    assert status.evaluations_done == status.evaluations_planned == 14
+    assert len(lifecycle.settle(config)) >= 8
