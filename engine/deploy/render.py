@@ -169,7 +169,7 @@ def _as_float(frame: np.ndarray) -> np.ndarray:
 def render_preview(
     net: nn.Module, task: EnhancementTask, clip: Path, out_dir: Path, *,
     mode: Mode = "measured", max_frames: int = 60, threads: int = 1,
-    progress: ProgressCallback | None = None,
+    progress: ProgressCallback | None = None, device: str = "cpu",
 ) -> dict[str, Any]:
     """Render the first `max_frames` frames of `clip` through `net`; see the module doc.
 
@@ -186,7 +186,7 @@ def render_preview(
     clip, out_dir = Path(clip), Path(out_dir)
     info = probe(clip)
     total = min(max_frames, info.frame_count)
-    model = deployed(net)
+    model = deployed(net).to(device)  # enhance() runs where the model is, returns CPU frames
     rng = np.random.default_rng(0)
     out_dir.mkdir(parents=True, exist_ok=True)
     measured = mode == "measured"

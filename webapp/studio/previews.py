@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from engine.data.enhancement import make_task
 from engine.deploy.render import render_preview
 from engine.train.checkpoint import checkpoint_path, load_checkpoint
+from engine.train.device import resolve_device
 from webapp.studio.access import owned_search
 from webapp.studio.broadcast import group_send
 from webapp.studio.media import ranged_file_response
@@ -48,7 +49,7 @@ def render_preview_task(preview_id: int) -> None:
         task = make_task(config.task, config.noise_sigma, config.jpeg_quality)
         result = render_preview(net, task, Path(config.clip), preview.folder, mode=preview.mode,
                                 max_frames=MAX_FRAMES, threads=config.budget.threads,
-                                progress=progress)
+                                progress=progress, device=resolve_device(config.device))
     except Exception as error:  # shown on the page; the search itself is unaffected
         log.exception("preview %s failed", preview_id)
         Preview.objects.filter(pk=preview_id).update(status=Preview.Status.FAILED,
