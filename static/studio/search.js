@@ -31,6 +31,7 @@
     if (v == null || !isFinite(v)) return "—";
     return v < 10 ? v.toFixed(1) : v.toFixed(0);
   }
+  function fmtInt(v) { return v == null ? "?" : Number(v).toLocaleString("en-US"); }
   function fmtSeconds(v) { return v == null ? "—" : v < 10 ? v.toFixed(1) : v.toFixed(0); }
   function fmtDuration(ms) {
     const s = Math.max(0, Math.round(ms / 1000));
@@ -61,7 +62,7 @@
   };
   const STRATEGY_NAMES = { nsga2: "NSGA-II", tpe: "TPE", random: "random search" };
   const BASELINE_NAMES = { espcn: "ESPCN", fsrcnn: "FSRCNN", bicubic: "bicubic",
-                           identity: "identity" };
+                           identity: "identity", imdn: "IMDN" };
   const baselineName = (n) => BASELINE_NAMES[n] || n;
 
   /** One trial as words: "#12 w12_conv3_prelu+res — 31.25 dB PSNR, 0.67 G MACs, ..." */
@@ -78,7 +79,9 @@
     if (b.macs) parts.push(fmtG(b.macs) + " G MACs");
     if (b.params) parts.push(fmtParams(b.params) + " params");
     if (b.latency_ms != null) parts.push(fmtMs(b.latency_ms) + " ms");
-    return baselineName(b.name) + " (baseline) — " + parts.join(", ");
+    const what = b.pretrained ? b.label || baselineName(b.name) + " (pretrained, not trained here)"
+      : baselineName(b.name) + " (baseline)";
+    return what + " — " + parts.join(", ");
   }
 
   // ---------------------------------------------------------------- small DOM helpers
@@ -117,8 +120,10 @@
     sort: { key: "number", dir: -1 },
     filter: "",
     frontOnly: false,
-    training: new Map(), // number -> {step, steps, loss, losses[]}
-    arrivals: [], // ms timestamps of counted trial_finished events seen live
+    training: new Map(), // number -> {step, steps, rung, loss, losses[]}
+    baselineRuns: new Map(), // baseline name -> {step, steps}: training to the top rung
+    arrivals: [], // {at, steps, counted} of the trial_finished events seen live
+    seen: { rungSteps: null, evaluationsDone: null, evaluationsPlanned: null }, // from events
     fresh: new Map(), // number -> ms when it arrived (rings and row flashes)
     front: new Set(),
     note: "", // why a search ended early (search_done's reason), seen live
@@ -127,12 +132,93 @@
   const cost = () => COST[costKey()] || COST.macs;
   const isActive = () => ["queued", "running"].includes(state.search.status);
 
+  // ---------------------------------------------------------------- rungs
+  // A multi-fidelity search trains every candidate on a first rung of steps and moves the
+  // best up to longer rungs; the front and the verdicts are read at the top rung only, from
+  // results strictly above the no-learning reference (bicubic or identity). A config without
+  // rungs (null, or a search from before them) has one rung of its budget's steps: every row
+  // is then a top-rung result, rung fields or not.
+  let RUNGS = [null]; // steps of each rung, lowest first (refreshRungs)
+  let rungsKey = null;
+  function refreshRungs() {
+    const s = state.search;
+    const c = s.config || {};
+    const single = c.rungs == null; // null: single fidelity; absent: from before rungs
+    const fromEvent = (Array.isArray(s.rung_steps) && s.rung_steps.length && s.rung_steps) ||
+      state.seen.rungSteps;
+    const key = JSON.stringify([single, fromEvent, c.rungs, (c.budget || {}).steps]);
+    if (key === rungsKey) return;
+    rungsKey = key;
+    if (single) {
+      RUNGS = [(c.budget || {}).steps || null];
+    } else if (fromEvent) {
+      RUNGS = fromEvent.slice();
+    } else if (c.rungs.min_steps > 0 && c.rungs.max_steps >= c.rungs.min_steps &&
+               c.rungs.eta >= 2) {
+      // engine.config.Rungs.steps: min_steps * eta^k below max_steps, then max_steps.
+      RUNGS = [];
+      for (let n = c.rungs.min_steps; n < c.rungs.max_steps && RUNGS.length < 9; n *= c.rungs.eta) {
+        RUNGS.push(n);
+      }
+      RUNGS.push(c.rungs.max_steps);
+    } else {
+      RUNGS = [(c.budget || {}).steps || null];
+    }
+  }
+  const topRung = () => RUNGS.length - 1;
+  const multiRung = () => RUNGS.length > 1;
+  const topSteps = () => RUNGS[RUNGS.length - 1];
+  /** The highest rung a candidate completed (0-based). */
+  function rungOf(t) {
+    if (Number.isInteger(t.rung)) return Math.min(t.rung, topRung());
+    const at = t.steps != null ? RUNGS.indexOf(t.steps) : -1;
+    return at >= 0 ? at : topRung();
+  }
+  const atTop = (t) => rungOf(t) >= topRung();
+  const promoting = (t) => (Number.isInteger(t.promoting) ? t.promoting : null);
+  /** "rung 2/3" as people count, 1-based. */
+  const rungLabel = (k) => "rung " + (k + 1) + "/" + RUNGS.length;
+  const stepsOfRung = (k) => (RUNGS[k] != null ? fmtInt(RUNGS[k]) + " steps" : "? steps");
+  /** A candidate's PSNR at each rung it completed: [{rung, steps, psnr, ...}], lowest first. */
+  function rungHistory(t) {
+    if (Array.isArray(t.rungs) && t.rungs.length) {
+      return t.rungs.slice().sort((a, b) => a.rung - b.rung);
+    }
+    if (t.psnr == null) return [];
+    return [{ rung: rungOf(t), steps: t.steps, psnr: t.psnr, ssim: t.ssim,
+              train_seconds: t.train_seconds }];
+  }
+  function historyText(t) {
+    return rungHistory(t).map((r) => fmtInt(r.steps != null ? r.steps : RUNGS[r.rung]) +
+      " steps: " + (r.failed != null || r.psnr == null ? "failed" : fmtPsnr(r.psnr) + " dB"))
+      .join(" → ");
+  }
+  /** Not strictly above the no-learning reference: flagged, never on a front or in a verdict.
+   * The row's own flag, or its PSNR against the reference baseline (rows from before the flag
+   * read false). */
+  function belowReference(row) {
+    if (row.below_reference === true) return true;
+    const ref = referenceBaseline();
+    return row.psnr != null && ref != null && ref.psnr != null && row.psnr <= ref.psnr;
+  }
+  const referenceLabel = () => {
+    const ref = referenceBaseline();
+    return ref ? baselineName(ref.name) : "the reference";
+  };
+  /** Drawn on the chart: scored at some rung (a candidate being promoted keeps its point). */
+  const scoredTrial = (t) => t.psnr != null &&
+    (t.state === "complete" || (promoting(t) != null && t.state === "running"));
+  /** What verdicts are read from: complete at the top rung, above the reference. */
+  const inVerdictPool = (t) => t.state === "complete" && t.psnr != null && atTop(t) &&
+    !belowReference(t);
+
   // ---------------------------------------------------------------- front
-  /** Non-dominated complete trials (PSNR up, cost down), cheapest first: the engine's rule. */
+  /** Non-dominated results (PSNR up, cost down), cheapest first, of the verdict pool (top
+   * rung, above the reference): the engine's rule. */
   function computeFront() {
     const field = cost().field;
     const scored = [...state.trials.values()]
-      .filter((t) => t.state === "complete" && t.psnr != null && t[field] != null)
+      .filter((t) => inVerdictPool(t) && t[field] != null)
       .sort((a, b) => a[field] - b[field] || b.psnr - a.psnr || a.number - b.number);
     const front = [];
     let best = -Infinity;
@@ -173,7 +259,8 @@
     }
     for (const t of state.trials.values()) {
       if (t.state === "running" && !state.training.has(t.number)) {
-        state.training.set(t.number, { step: null, steps: null, loss: null, losses: [] });
+        state.training.set(t.number, { step: null, steps: null, rung: promoting(t), loss: null,
+                                       losses: [] });
       }
     }
     state.lastSeq = snapshot.search.seq;
@@ -197,25 +284,40 @@
         s.status = "running";
         s.started_at = s.started_at || new Date(now).toISOString();
         if (ev.n_trials) s.n_trials = ev.n_trials;
+        if (Array.isArray(ev.rung_steps) && ev.rung_steps.length) {
+          state.seen.rungSteps = ev.rung_steps;
+        }
+        if (ev.evaluations_planned) state.seen.evaluationsPlanned = ev.evaluations_planned;
         break;
       case "baseline_finished": {
         const others = (s.baselines || []).filter((b) => b.name !== ev.baseline.name);
         s.baselines = others.concat([ev.baseline]);
+        state.baselineRuns.delete(ev.baseline.name);
         break;
       }
+      case "baseline_progress": // a learned baseline training to the top rung (seq or not)
+        if (ev.steps && ev.step >= ev.steps) state.baselineRuns.delete(ev.name);
+        else state.baselineRuns.set(ev.name, { step: ev.step, steps: ev.steps });
+        break;
       case "trial_started": {
+        // A promotion reuses the candidate's number: its row runs again, keeping the result
+        // of the rung below until the longer one ends.
         const old = state.trials.get(ev.number) || {};
+        const rung = Number.isInteger(ev.rung) ? ev.rung : 0;
         state.trials.set(ev.number, {
-          ...old, number: ev.number, state: "running", genome: ev.genome,
-          arch: (ev.genome && ev.genome.key) || old.arch || "", macs: ev.macs, seq: ev.seq,
+          ...old, number: ev.number, state: "running", genome: ev.genome || old.genome,
+          arch: (ev.genome && ev.genome.key) || old.arch || "", macs: ev.macs != null ? ev.macs
+            : old.macs, seq: ev.seq, promoting: rung > 0 ? rung : null,
         });
-        state.training.set(ev.number, { step: 0, steps: (s.config.budget || {}).steps || null,
-                                        loss: null, losses: [] });
+        refreshRungs();
+        state.training.set(ev.number, {
+          step: 0, steps: ev.steps || (multiRung() ? RUNGS[rung] : (s.config.budget || {}).steps) ||
+            null, rung: rung > 0 ? rung : null, loss: null, losses: [] });
         break;
       }
       case "training_progress": {
         const run = state.training.get(ev.number) ||
-          { step: 0, steps: ev.steps, loss: null, losses: [] };
+          { step: 0, steps: ev.steps, rung: null, loss: null, losses: [] };
         run.step = ev.step; run.steps = ev.steps; run.loss = ev.loss;
         if (ev.loss != null && isFinite(ev.loss)) run.losses.push(ev.loss);
         state.training.set(ev.number, run);
@@ -227,15 +329,34 @@
       case "trial_finished": {
         const rec = ev.trial;
         const old = state.trials.get(rec.number) || {};
-        state.trials.set(rec.number, {
+        const row = {
           ...old, ...rec, arch: rec.arch || old.arch || "", on_front: ev.on_front,
           reason: rec.reason || "", seq: ev.seq,
-        });
+        };
+        if (rec.promoting === undefined) row.promoting = null; // this evaluation ended
+        const rung = Number.isInteger(ev.rung) ? ev.rung : null;
+        refreshRungs();
+        if (rec.rung === undefined && rung != null && rec.state === "complete") row.rung = rung;
+        if (rec.rungs === undefined && rung != null && rec.state === "complete") {
+          // A record without its rung history: kept here from the events.
+          row.rungs = (old.rungs || []).filter((r) => r.rung !== rung).concat([{
+            rung, steps: rec.steps, psnr: rec.psnr, ssim: rec.ssim,
+            train_seconds: rec.train_seconds }]).sort((a, b) => a.rung - b.rung);
+        }
+        state.trials.set(rec.number, row);
         state.training.delete(rec.number);
         state.fresh.set(rec.number, now);
         s.finished_trials = ev.finished;
         if (ev.n_trials) s.n_trials = ev.n_trials;
-        if (ev.counted) state.arrivals.push(now);
+        if (ev.evaluations_planned) {
+          state.seen.evaluationsDone = ev.evaluations_done;
+          state.seen.evaluationsPlanned = ev.evaluations_planned;
+        }
+        // Every evaluation that spent a budget sets the pace: first rungs and promotions.
+        if (ev.counted || (rung && rec.state !== "rejected" && rec.state !== "duplicate")) {
+          state.arrivals.push({ at: now, steps: rung != null && RUNGS[rung] ? RUNGS[rung]
+            : rec.steps || null, counted: Boolean(ev.counted) });
+        }
         if (s.status === "queued") s.status = "running";
         break;
       }
@@ -248,6 +369,7 @@
         if (ev.finished != null) s.finished_trials = ev.finished;
         state.note = ev.reason || "";
         state.training.clear();
+        state.baselineRuns.clear();
         settleSoon();
         break;
       case "search_cancelled":
@@ -255,6 +377,7 @@
         s.finished_at = new Date(now).toISOString();
         if (ev.finished != null) s.finished_trials = ev.finished;
         state.training.clear();
+        state.baselineRuns.clear();
         settleSoon();
         break;
       case "search_failed":
@@ -262,6 +385,7 @@
         s.error = ev.error || "unknown error";
         s.finished_at = new Date(now).toISOString();
         state.training.clear();
+        state.baselineRuns.clear();
         settleSoon();
         break;
       case "full_training_started":
@@ -411,6 +535,7 @@
   let drawn = false; // the first draw shows the page as it is, without animations
   function render() {
     renderQueued = false; // a queued render is no longer needed
+    refreshRungs();
     computeFront();
     // The chart first: creating it measures the page, still laid out before these writes.
     renderChart();
@@ -445,7 +570,10 @@
     const parts = [];
     parts.push(taskLabel(c));
     parts.push(STRATEGY_NAMES[c.strategy] || c.strategy);
-    parts.push(s.n_trials + " trials × " + (budget.steps || "?") + " steps");
+    parts.push(multiRung()
+      ? s.n_trials + " trials × " + RUNGS.map(fmtInt).join(" → ") + " steps (rungs, η " +
+        ((c.rungs || {}).eta || "?") + ")"
+      : s.n_trials + " trials × " + (budget.steps || RUNGS[0] || "?") + " steps");
     const objectives = c.objectives || ["psnr", "macs"];
     parts.push(objectives[0].toUpperCase() + " vs " + (objectives[1] === "macs" ? "MACs" : objectives[1]));
     const lim = [];
@@ -469,18 +597,108 @@
   function completeTrials() {
     return [...state.trials.values()].filter((t) => t.state === "complete" && t.psnr != null);
   }
-  function referenceBaseline() { return (state.search.baselines || []).find((b) => !b.learned); }
+  /** The no-learning reference (bicubic or identity): not a pretrained network's row. */
+  function referenceBaseline() {
+    return (state.search.baselines || []).find((b) => !b.learned && !b.pretrained);
+  }
   function learnedBaselines() { return (state.search.baselines || []).filter((b) => b.learned); }
+  /** Reference rows of networks pretrained elsewhere (IMDN): shown, never trained here. */
+  function pretrainedBaselines() {
+    return (state.search.baselines || []).filter((b) => !b.learned && b.pretrained);
+  }
+
+  /** Evaluations done and planned over every rung of a multi-fidelity search, where the
+   * search says (else null: a single rung counts trials). Each counted first-rung candidate is
+   * an evaluation, so done is at least the trials finished. */
+  function evaluations() {
+    const s = state.search;
+    const planned = state.seen.evaluationsPlanned || s.evaluations_planned;
+    if (!planned || !multiRung()) return null;
+    const done = Math.max(s.evaluations_done || 0, state.seen.evaluationsDone || 0,
+                          s.finished_trials || 0);
+    return { done: Math.min(done, planned), planned };
+  }
+
+  /** Training steps left in a multi-fidelity search: each rung's planned evaluations not yet
+   * done (ceil(n / eta) move up from each rung) times its steps, less the steps under way; null
+   * where the search has a single rung. An evaluation at 4,800 steps is worth 16 at 300. */
+  function stepsLeft() {
+    const c = state.search.config || {};
+    if (!multiRung() || !c.rungs || !(c.rungs.eta >= 2)) return null;
+    // The plan the server read from the config (engine Rungs.planned), else the same here.
+    let planned = state.search.rung_plan;
+    if (!Array.isArray(planned) || planned.length !== RUNGS.length) {
+      planned = [state.search.n_trials];
+      for (let k = 1; k < RUNGS.length; k++) planned.push(Math.ceil(planned[k - 1] / c.rungs.eta));
+    }
+    const done = RUNGS.map(() => 0);
+    for (const t of state.trials.values()) {
+      if (Array.isArray(t.rungs) && t.rungs.length) {
+        for (const r of t.rungs) if (r.rung < done.length) done[r.rung] += 1;
+      } else if (t.state === "failed") {
+        done[0] += 1;
+      } else if (scoredTrial(t)) {
+        for (let k = 0; k <= rungOf(t); k++) done[k] += 1;
+      }
+    }
+    let left = 0;
+    RUNGS.forEach((steps, k) => { left += Math.max(0, planned[k] - done[k]) * steps; });
+    for (const run of state.training.values()) left -= run.step || 0;
+    for (const run of state.baselineRuns.values()) left += Math.max(0, run.steps - run.step);
+    return Math.max(0, left);
+  }
 
   function estimateEta() {
     const s = state.search;
-    const remaining = s.n_trials - s.finished_trials;
-    if (!isActive() || remaining <= 0) return null;
-    let perTrial = null;
+    if (!isActive()) return null;
+    const workers = Math.max(1, s.workers || 1);
     const a = state.arrivals;
+    const steps = stepsLeft();
+    const evals = evaluations();
+    if (steps != null && steps > 0) {
+      // Multi-fidelity: paced per training step, rungs being of very different lengths.
+      let perStep = null;
+      const timed = a.filter((x) => x.steps);
+      if (timed.length >= 3 && timed[timed.length - 1].at - timed[0].at >= 30000) {
+        const span = timed[timed.length - 1].at - timed[0].at;
+        perStep = span / timed.slice(1).reduce((x, y) => x + y.steps, 0);
+      } else {
+        let seconds = 0, trained = 0;
+        for (const t of state.trials.values()) {
+          for (const r of rungHistory(t)) {
+            if (r.train_seconds != null && r.steps) { seconds += r.train_seconds; trained += r.steps; }
+          }
+        }
+        if (trained) perStep = (seconds / trained) * 1.15 * 1000 / workers;
+      }
+      return perStep == null ? null : Math.max(steps * perStep, 1000);
+    }
+    if (evals) {
+      // Evaluations the search still plans (its own count, when the rung plan above does not
+      // fit what it did), at the pace they have been arriving.
+      const left = evals.planned - evals.done;
+      if (left <= 0) return null;
+      const times = a.map((x) => x.at);
+      let perEval = null;
+      if (times.length >= 3 && times[times.length - 1] - times[0] >= 30000) {
+        perEval = (times[times.length - 1] - times[0]) / (times.length - 1);
+      } else {
+        const spent = [];
+        for (const t of state.trials.values()) {
+          for (const r of rungHistory(t)) if (r.train_seconds != null) spent.push(r.train_seconds);
+        }
+        if (spent.length) perEval = (spent.reduce((x, y) => x + y, 0) / spent.length) * 1150 / workers;
+      }
+      return perEval == null ? null : Math.max(left * perEval, 1000);
+    }
+    if (steps != null) return null;
+    const remaining = s.n_trials - s.finished_trials;
+    if (remaining <= 0) return null;
+    let perTrial = null;
+    const counted = a.filter((x) => x.counted).map((x) => x.at);
     // Seen live over a while: the observed pace (parallel workers and overheads included).
-    if (a.length >= 3 && a[a.length - 1] - a[0] >= 30000) {
-      perTrial = (a[a.length - 1] - a[0]) / (a.length - 1);
+    if (counted.length >= 3 && counted[counted.length - 1] - counted[0] >= 30000) {
+      perTrial = (counted[counted.length - 1] - counted[0]) / (counted.length - 1);
     } else {
       // Else from the trials' own training time (+15% for evaluation and latency runs).
       const times = [...state.trials.values()]
@@ -488,11 +706,11 @@
         .map((t) => t.train_seconds);
       if (times.length) {
         const mean = times.reduce((x, y) => x + y, 0) / times.length;
-        perTrial = (mean * 1.15 * 1000) / Math.max(1, s.workers || 1);
+        perTrial = (mean * 1.15 * 1000) / workers;
       }
     }
     if (perTrial == null) return null;
-    const sinceLast = a.length ? Date.now() - a[a.length - 1] : 0;
+    const sinceLast = counted.length ? Date.now() - counted[counted.length - 1] : 0;
     return Math.max(remaining * perTrial - Math.min(sinceLast, perTrial * 0.9), 1000);
   }
 
@@ -502,21 +720,38 @@
     const done = Math.min(s.finished_trials, total);
     $("sp-done").textContent = done;
     $("sp-total").textContent = total;
+    // The bar counts evaluations (every rung) where the search says, else trials.
+    const evals = evaluations();
+    const [barDone, barTotal] = evals ? [evals.done, evals.planned] : [done, total];
     const bar = $("sp-bar");
-    bar.setAttribute("aria-valuenow", done);
-    bar.setAttribute("aria-valuemax", total);
+    bar.setAttribute("aria-valuenow", barDone);
+    bar.setAttribute("aria-valuemax", barTotal);
+    bar.setAttribute("aria-label", evals ? "evaluations done, every rung" : "trials finished");
     const fill = $("sp-bar-fill");
     fill.style.transition = drawn ? "" : "none"; // no half-second of frames on the first draw
-    fill.style.width = (total ? (100 * done) / total : 0) + "%";
+    fill.style.width = (barTotal ? (100 * barDone) / barTotal : 0) + "%";
+    const evalsLine = $("sp-evals");
+    evalsLine.hidden = !evals;
+    if (evals) {
+      evalsLine.textContent = evals.done + " / " + evals.planned + " evaluations" +
+        (multiRung() ? " over " + RUNGS.length + " rungs (" + RUNGS.map(fmtInt).join(" → ") +
+          " steps)" : "");
+    }
     renderClock();
 
-    // Best PSNR and its cost.
+    // Best PSNR and its cost: at the top rung once a candidate got there.
     const complete = completeTrials();
+    const atTopRung = complete.filter(atTop);
     const ref = referenceBaseline();
     if (complete.length) {
-      const best = complete.reduce((a, b) => (b.psnr > a.psnr ? b : a));
+      const pool = atTopRung.length ? atTopRung : complete;
+      const best = pool.reduce((a, b) => (b.psnr > a.psnr ? b : a));
       $("sp-best").replaceChildren(fmtPsnr(best.psnr), el("small", { text: NBSP + "dB" }));
       const note = ["#" + best.number + " at " + cost().fmt(best[cost().field])];
+      if (multiRung()) {
+        note.push(atTop(best) ? "top rung, " + fmtInt(topSteps()) + " steps"
+          : stepsOfRung(rungOf(best)) + ", none at the top rung yet");
+      }
       if (ref) note.push(signed(best.psnr - ref.psnr) + NBSP + "dB over " + baselineName(ref.name));
       const link = el("a", { href: "#", "data-trial": best.number, text: note.join(" · ") });
       link.addEventListener("click", (e) => { e.preventDefault(); select(best.number, true); });
@@ -525,40 +760,83 @@
       $("sp-best").textContent = "—";
       $("sp-best-note").textContent = isActive() ? "no trained trial yet" : "no trained trial";
     }
+    renderBaselines();
+    renderTraining();
+  }
 
-    // Baselines, and the cheapest trial that matches each learned one.
+  /** Baselines, and the cheapest result that matches each learned one: read at the top rung,
+   * from results above the reference; a baseline not above it is matched by nothing. */
+  function renderBaselines() {
+    const s = state.search;
     const baselines = s.baselines || [];
     const list = $("sp-baselines");
-    if (!baselines.length) {
+    const atSteps = multiRung() ? " at " + fmtInt(topSteps()) + " steps" : "";
+    $("sp-baselines-hint").textContent = multiRung()
+      ? "(trained to the top rung, " + fmtInt(topSteps()) + " steps)" : "(same training budget)";
+    const pending = [...state.baselineRuns.entries()]
+      .filter(([name]) => !baselines.some((b) => b.name === name))
+      .map(([name, run]) => el("li", { class: "sp-bl-pending", "data-baseline": name },
+        el("span", { class: "sp-bl-name", text: baselineName(name) }),
+        el("span", { class: "sp-bl-psnr sp-muted", text: "training" }),
+        el("span", { class: "sp-bl-cost",
+                     text: Math.floor((100 * run.step) / Math.max(1, run.steps)) + "%" })));
+    if (!baselines.length && !pending.length) {
       list.replaceChildren(el("li", { class: "sp-muted",
-        text: isActive() ? "trained before the first trial" : "none" }));
-    } else {
-      const field = cost().field;
-      list.replaceChildren(...baselines.map((b) => {
-        const row = el("li", null,
-          el("span", { class: "sp-bl-name", text: baselineName(b.name) }),
-          el("span", { class: "sp-bl-psnr", text: fmtPsnr(b.psnr) + NBSP + "dB" }),
-          el("span", { class: "sp-bl-cost", text: b.learned ? cost().fmt(b[field]) : "no learning" }));
-        if (b.learned && b[field] != null) {
-          const rivals = complete.filter((t) => t.psnr >= b.psnr && t[field] <= b[field]);
-          let verdict;
-          if (rivals.length) {
-            const cheapest = rivals.reduce((x, y) => (y[field] < x[field] ? y : x));
-            const factor = b[field] / Math.max(cheapest[field], 1);
-            verdict = el("span", { class: "sp-bl-verdict sp-good",
-              text: "matched by #" + cheapest.number +
-                (factor >= 1.05 ? " at " + factor.toFixed(factor < 10 ? 1 : 0) + "× less" : "") });
-          } else {
-            verdict = el("span", { class: "sp-bl-verdict sp-muted", text: "not matched yet" });
-          }
-          row.append(verdict);
-        }
-        // Learned baselines have weights too: preview them to compare against the found nets.
-        if (b.learned && !isActive()) row.append(previewForm("baseline-" + b.name, true));
-        return row;
-      }));
+        text: !isActive() ? "none" : multiRung() ? "trained during the search"
+          : "trained before the first trial" }));
+      return;
     }
-    renderTraining();
+    const field = cost().field;
+    const pool = [...state.trials.values()].filter(inVerdictPool);
+    const dominance = s.baseline_dominance || [];
+    const rows = baselines.map((b) => {
+      const name = baselineName(b.name);
+      if (b.pretrained) {
+        // A reference network trained elsewhere: its numbers, never a verdict.
+        const details = [b.label || name + " (pretrained, not trained here)"];
+        if (b.ssim != null) details.push("SSIM " + fmtSsim(b.ssim));
+        if (b.latency_ms != null) details.push(fmtMs(b.latency_ms) + NBSP + "ms");
+        if (b.params) details.push(fmtParams(b.params) + " params");
+        return el("li", { class: "sp-bl-pretrained", "data-baseline": b.name },
+          el("span", { class: "sp-bl-name", text: name }),
+          el("span", { class: "sp-bl-psnr", text: fmtPsnr(b.psnr) + NBSP + "dB" }),
+          el("span", { class: "sp-bl-cost", text: b[field] != null ? cost().fmt(b[field]) : "—" }),
+          el("span", { class: "sp-bl-verdict sp-bl-ref", text: details.join(" · ") }));
+      }
+      const verdictRow = dominance.find((d) => d.baseline === b.name);
+      const below = b.learned && (belowReference(b) || Boolean(verdictRow && verdictRow.below_reference));
+      const row = el("li", { class: below ? "sp-bl-below" : null, "data-baseline": b.name },
+        el("span", { class: "sp-bl-name", text: name }),
+        el("span", { class: "sp-bl-psnr", text: fmtPsnr(b.psnr) + NBSP + "dB" }),
+        el("span", { class: "sp-bl-cost", text: b.learned ? cost().fmt(b[field]) : "no learning" }));
+      if (below) {
+        row.append(el("span", { class: "sp-bl-verdict sp-bl-flag",
+          title: "Its PSNR is not above " + referenceLabel() + ": nothing is said to match it.",
+          text: "below " + referenceLabel() + atSteps + ": no verdict" }));
+      } else if (b.learned && b[field] != null) {
+        const rivals = pool.filter((t) => t.psnr >= b.psnr && t[field] <= b[field]);
+        let verdict;
+        if (rivals.length) {
+          const cheapest = rivals.reduce((x, y) => (y[field] < x[field] ? y : x));
+          const factor = b[field] / Math.max(cheapest[field], 1);
+          verdict = el("span", { class: "sp-bl-verdict sp-good",
+            text: "matched" + atSteps + " by #" + cheapest.number +
+              (factor >= 1.05 ? " at " + factor.toFixed(factor < 10 ? 1 : 0) + "× less" : "") });
+        } else {
+          verdict = el("span", { class: "sp-bl-verdict sp-muted",
+            text: "not matched" + atSteps + (isActive() ? " yet" : "") });
+        }
+        if (multiRung()) {
+          verdict.title = "Read at the top rung (" + fmtInt(topSteps()) + " steps), from results " +
+            "above " + referenceLabel() + "; lower-rung results are not compared.";
+        }
+        row.append(verdict);
+      }
+      // Learned baselines have weights too: preview them to compare against the found nets.
+      if (b.learned && !isActive()) row.append(previewForm("baseline-" + b.name, true));
+      return row;
+    });
+    list.replaceChildren(...rows, ...pending);
   }
 
   function signed(v) { return (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(2); }
@@ -591,6 +869,7 @@
       $("sp-current-label").textContent = "Pareto front";
       const n = state.front.size;
       const notes = [];
+      if (multiRung()) notes.push("at " + fmtInt(topSteps()) + " steps");
       if (s.hypervolume != null) notes.push("hypervolume " + s.hypervolume.toFixed(3));
       const failed = [...state.trials.values()].filter((t) => t.state === "failed").length;
       if (failed) notes.push(failed + " failed");
@@ -602,28 +881,38 @@
       return;
     }
     $("sp-current-label").textContent = "Now training";
-    if (!state.training.size) {
+    if (!state.training.size && !state.baselineRuns.size) {
       const text = s.status === "running" ? "between trials" : "waiting for a worker";
       box.replaceChildren(el("p", { class: "sp-muted", text }));
       return;
     }
-    const runs = [...state.training.entries()].sort((a, b) => a[0] - b[0]).slice(0, 3);
+    const bar = (pct) => el("div", { class: "sp-bar sp-bar-thin" },
+      (() => { const f = el("div", { class: "sp-bar-fill" }); f.style.width = pct + "%"; return f; })());
+    // ESPCN and FSRCNN train to the top rung as jobs of their own, at any time of the search.
+    const baselineRuns = [...state.baselineRuns.entries()].map(([name, run]) =>
+      el("div", { class: "sp-run sp-run-baseline", "data-baseline": name },
+        bar(run.steps ? Math.min(100, (100 * run.step) / run.steps) : 0),
+        el("p", { class: "sp-card-note", "data-testid": "baseline-progress" },
+          "Training " + baselineName(name) + (multiRung() ? " to the top rung" : "") + ": step " +
+          fmtInt(run.step) + " / " + fmtInt(run.steps))));
+    const runs = [...state.training.entries()].sort((a, b) => a[0] - b[0])
+      .slice(0, Math.max(1, 3 - baselineRuns.length));
     box.replaceChildren(...runs.map(([number, run]) => {
       const t = state.trials.get(number) || {};
       const pct = run.steps ? Math.min(100, (100 * (run.step || 0)) / run.steps) : 0;
       const stepText = run.step == null ? "starting"
-        : "step " + run.step + " / " + (run.steps || "?");
+        : "step " + fmtInt(run.step) + " / " + (run.steps ? fmtInt(run.steps) : "?");
+      const rung = run.rung || promoting(t);
       return el("div", { class: "sp-run", "data-trial": number },
         el("p", { class: "sp-run-line" },
           el("strong", { text: "#" + number }), " ",
           el("span", { class: "sp-mono", text: t.arch || "" })),
-        el("div", { class: "sp-bar sp-bar-thin" },
-          (() => { const f = el("div", { class: "sp-bar-fill" }); f.style.width = pct + "%"; return f; })()),
+        bar(pct),
         el("p", { class: "sp-card-note", "data-testid": "current-trial" },
-          "current trial: " + stepText +
+          (rung ? "promoting to " + rungLabel(rung) + ": " : "current trial: ") + stepText +
           (run.loss != null ? " · loss " + run.loss.toPrecision(3) : ""),
           sparkline(run.losses)));
-    }));
+    }), ...baselineRuns);
   }
 
   function sparkline(values) {
@@ -646,7 +935,9 @@
   }
 
   // ---------------------------------------------------------------- chart
-  const DS = { FRONT_LINE: 0, FRONT: 1, DOMINATED: 2, BASELINES: 3 };
+  // FRONT and DOMINATED hold top-rung results (solid), LOWER the lower rungs' (hollow).
+  const DS = { FRONT_LINE: 0, FRONT: 1, DOMINATED: 2, BASELINES: 3, LOWER: 4, PRETRAINED: 5 };
+  const HOLLOW = "rgba(255, 255, 255, 0)";
   let chart = null;
   let ringTimer = null;
   let chartSignature = null;
@@ -657,6 +948,8 @@
     frontFill: cssVar("--sp-front-fill", "rgba(79, 70, 229, 0.07)"),
     dominated: cssVar("--sp-dominated", "rgba(112, 124, 148, 0.5)"),
     baseline: cssVar("--sp-baseline", "#e08a1e"),
+    lower: cssVar("--sp-lower", "rgba(112, 124, 148, 0.8)"),
+    pretrained: cssVar("--sp-pretrained", "#be185d"),
     reference: cssVar("--sp-reference", "#8d94a8"),
     budget: cssVar("--sp-budget", "#c2410c"),
     fresh: cssVar("--sp-fresh", "#0ea5a4"),
@@ -735,6 +1028,16 @@
         ctx.textAlign = room ? "left" : "right";
         ctx.fillText(label, room ? px + 9 : px - 9, py);
       }
+      for (const b of pretrainedBaselines()) {
+        if (!(b[field] > 0) || b.psnr == null) continue;
+        const px = x.getPixelForValue(b[field]), py = y.getPixelForValue(b.psnr);
+        if (px < area.left || px > area.right || py < area.top || py > area.bottom) continue;
+        const label = baselineName(b.name) + ", pretrained";
+        const room = px + 12 + ctx.measureText(label).width < area.right;
+        ctx.fillStyle = colors.pretrained;
+        ctx.textAlign = room ? "left" : "right";
+        ctx.fillText(label, room ? px + 11 : px - 11, py);
+      }
       const now = Date.now();
       for (const [number, at] of state.fresh) {
         const age = (now - at) / FRESH_MS;
@@ -802,6 +1105,12 @@
           { label: "baselines", data: data[DS.BASELINES], backgroundColor: colors.baseline,
             borderColor: "#fff", borderWidth: 1.5, pointStyle: "triangle", pointRadius: 8,
             pointHoverRadius: 10, order: 0 },
+          { label: "lower rung", data: data[DS.LOWER], backgroundColor: HOLLOW,
+            borderColor: colors.lower, borderWidth: 1.5, pointRadius: 4.5,
+            pointHoverRadius: 7, pointHoverBackgroundColor: HOLLOW, order: 3 },
+          { label: "pretrained reference", data: data[DS.PRETRAINED],
+            backgroundColor: colors.pretrained, borderColor: "#fff", borderWidth: 1.5,
+            pointStyle: "rectRot", pointRadius: 8, pointHoverRadius: 10, order: 0 },
         ],
       },
       options: {
@@ -858,7 +1167,8 @@
         },
         onClick(event, elements) {
           const hit = elements.find((e) => e.datasetIndex === DS.FRONT ||
-                                           e.datasetIndex === DS.DOMINATED);
+                                           e.datasetIndex === DS.DOMINATED ||
+                                           e.datasetIndex === DS.LOWER);
           if (hit) {
             const point = chart.data.datasets[hit.datasetIndex].data[hit.index];
             select(point.trial, true);
@@ -890,19 +1200,25 @@
     const raw = items[0].raw;
     const lines = [];
     if (raw.baseline) {
-      const b = learnedBaselines().find((x) => x.name === raw.baseline);
+      const b = (state.search.baselines || []).find((x) => x.name === raw.baseline);
       if (!b) { tip.hidden = true; return; }
       lines.push(el("strong", { text: describeBaseline(b) }));
-      lines.push(el("span", { text: "handcrafted net, trained with the trials' budget" }));
+      lines.push(el("span", { text: b.pretrained
+        ? "trained elsewhere by its authors: a reference, not trained on this clip"
+        : "handcrafted net, trained with the trials' " +
+          (multiRung() ? "top-rung budget (" + fmtInt(topSteps()) + " steps)" : "budget") }));
     } else {
       const t = state.trials.get(raw.trial);
       if (!t) { tip.hidden = true; return; }
       lines.push(el("strong", { text: describeTrial(t) }));
-      const extra = [state.front.has(t.number) ? "on the Pareto front" : "dominated"];
+      const extra = [standing(t)];
       const ref = referenceBaseline();
       if (ref) extra.push(signed(t.psnr - ref.psnr) + " dB over " + baselineName(ref.name));
       if (t.ssim != null) extra.push("SSIM " + fmtSsim(t.ssim));
       lines.push(el("span", { text: extra.join(" · ") }));
+      if (multiRung() && rungHistory(t).length > 1) {
+        lines.push(el("span", { text: "PSNR by rung: " + historyText(t) }));
+      }
     }
     tip.replaceChildren(...lines);
     tip.hidden = false;
@@ -916,27 +1232,60 @@
     tip.style.top = top + "px";
   }
 
+  /** Where a trial stands, in words: front, dominated, below the reference, lower rung. */
+  function standing(t) {
+    if (state.front.has(t.number)) {
+      return "on the Pareto front" + (multiRung() ? " at " + fmtInt(topSteps()) + " steps" : "");
+    }
+    if (belowReference(t)) return "below " + referenceLabel() + ": never on the front";
+    if (!atTop(t)) {
+      const up = promoting(t);
+      return rungLabel(rungOf(t)) + " (" + stepsOfRung(rungOf(t)) + ")" +
+        (up != null ? ", promoting to " + rungLabel(up) + "…" : ": compared at the top rung only");
+    }
+    return "dominated";
+  }
+
   function renderChart() {
     if (typeof Chart === "undefined") return;
     const field = cost().field;
-    const complete = completeTrials().filter((t) => t[field] > 0);
+    const plotted = [...state.trials.values()].filter((t) => scoredTrial(t) && t[field] > 0);
     const baselines = learnedBaselines().filter((b) => b[field] > 0)
+      .map((b) => ({ x: b[field], y: b.psnr, baseline: b.name }));
+    const pretrained = pretrainedBaselines().filter((b) => b[field] > 0 && b.psnr != null)
       .map((b) => ({ x: b[field], y: b.psnr, baseline: b.name }));
     const budget = costBudget();
     // Nothing the chart shows changed (a training_progress tick, a status event): no update,
     // so no needless animation either.
-    const signature = costKey() + "|" + budget + "|" + JSON.stringify(state.search.baselines) +
-      "|" + complete.map((t) => t.number + ":" + t.seq + (state.front.has(t.number) ? "f" : ""))
-        .join(",");
+    const signature = costKey() + "|" + budget + "|" + RUNGS.join("/") + "|" +
+      JSON.stringify(state.search.baselines) + "|" + plotted.map((t) => t.number + ":" + t.seq +
+        (state.front.has(t.number) ? "f" : "") + (atTop(t) ? "t" : "")).join(",");
     if (signature !== chartSignature) {
       chartSignature = signature;
-      updateChart(complete, baselines, budget);
+      updateChart(plotted, baselines, pretrained, budget);
     }
     // The legend and the empty note after the chart: creating it measures the page, which is
     // still laid out until these writes.
     const ref = referenceBaseline();
-    $("sp-chart-empty").hidden = complete.length > 0 || baselines.length > 0;
+    $("sp-chart-empty").hidden = plotted.length > 0 || baselines.length > 0 || pretrained.length > 0;
     $("sp-ref-name").textContent = ref ? baselineName(ref.name) : "bicubic";
+    const multi = multiRung();
+    $("sp-legend-front").textContent = multi ? "on the Pareto front (top rung)" : "on the Pareto front";
+    $("sp-legend-solid").hidden = !multi;
+    $("sp-legend-lower").hidden = !multi;
+    if (multi) {
+      $("sp-legend-solid").querySelector("span").textContent =
+        "solid: trained to the top rung (" + fmtInt(topSteps()) + " steps)";
+      $("sp-legend-lower").querySelector("span").textContent =
+        "hollow: lower rung (" + RUNGS.slice(0, -1).map(fmtInt).join(" or ") +
+        " steps), not compared yet";
+    }
+    const imdn = pretrainedBaselines();
+    $("sp-legend-pretrained").hidden = !imdn.length;
+    if (imdn.length) {
+      $("sp-legend-pretrained").querySelector("span").textContent =
+        imdn.map((b) => baselineName(b.name)).join(", ") + ", pretrained (not trained here)";
+    }
     $("sp-legend-budget").hidden = !budget;
     $("sp-legend-budget").querySelector("span").textContent =
       (costKey() === "macs" ? "MACs" : costKey()) + " budget";
@@ -944,22 +1293,27 @@
   }
 
   /** The chart's datasets and auto range from these trials: created the first time. */
-  function updateChart(complete, baselines, budget) {
+  function updateChart(plotted, baselines, pretrained, budget) {
     const field = cost().field;
     const ref = referenceBaseline();
-    const front = [], dominated = [];
-    for (const t of complete) {
-      (state.front.has(t.number) ? front : dominated).push({ x: t[field], y: t.psnr, trial: t.number });
+    const front = [], dominated = [], lower = [];
+    for (const t of plotted) {
+      const point = { x: t[field], y: t.psnr, trial: t.number };
+      // The front holds top-rung results above the reference only (computeFront).
+      if (state.front.has(t.number)) front.push(point);
+      else if (atTop(t)) dominated.push(point);
+      else lower.push(point);
     }
-    const line = complete.filter((t) => state.front.has(t.number))
-      .sort((a, b) => a[field] - b[field]).map((t) => ({ x: t[field], y: t.psnr }));
+    const line = front.slice().sort((a, b) => a.x - b.x).map((p) => ({ x: p.x, y: p.y }));
     pointIndex = new Map();
     front.forEach((p, i) => pointIndex.set(p.trial, [DS.FRONT, i]));
     dominated.forEach((p, i) => pointIndex.set(p.trial, [DS.DOMINATED, i]));
+    lower.forEach((p, i) => pointIndex.set(p.trial, [DS.LOWER, i]));
 
     // Auto range with room around the points (only used while not zoomed).
-    const xs = complete.map((t) => t[field]).concat(baselines.map((b) => b.x));
-    const ys = complete.map((t) => t.psnr).concat(baselines.map((b) => b.y));
+    const others = baselines.concat(pretrained);
+    const xs = plotted.map((t) => t[field]).concat(others.map((b) => b.x));
+    const ys = plotted.map((t) => t.psnr).concat(others.map((b) => b.y));
     if (ref && ref.psnr != null) ys.push(ref.psnr);
     // Before any data: a sensible empty frame rather than Chart.js's 0..1.
     if (!xs.length) xs.push(...{ macs: [3e8, 1e10], params: [2e3, 5e4], latency: [8, 300] }[costKey()]);
@@ -967,11 +1321,11 @@
     const lo = ys.length ? Math.min(...ys) : 28, hi = ys.length ? Math.max(...ys) : 32;
     const pad = Math.max(ys.length > 1 ? 0.15 : 0.5, (hi - lo) * 0.08);
     const range = { x: [Math.min(...xs) / 1.6, Math.max(...xs) * 1.6], y: [lo - pad, hi + pad] };
-    const data = [line, front, dominated, baselines]; // in DS order
+    const data = [line, front, dominated, baselines, lower, pretrained]; // in DS order
     if (!chart) { createChart(data, range); return; }
 
     const before = chart.data.datasets[DS.FRONT].data.length +
-      chart.data.datasets[DS.DOMINATED].data.length;
+      chart.data.datasets[DS.DOMINATED].data.length + chart.data.datasets[DS.LOWER].data.length;
     // Update the datasets in place: the zoom (scale min/max) and the selection are kept.
     chart.data.datasets.forEach((dataset, i) => { dataset.data = data[i]; });
     const sx = chart.options.scales.x, sy = chart.options.scales.y;
@@ -980,8 +1334,7 @@
     sx.title.text = cost().label + " (log scale)";
     // Many points at once (a reconnect): drawn in place, an animation of hundreds of points
     // only delays them.
-    chart.update(Math.abs(front.length + dominated.length - before) > BIG_CHANGE ? "none"
-                                                                                : undefined);
+    chart.update(Math.abs(plotted.length - before) > BIG_CHANGE ? "none" : undefined);
   }
 
   // Redraw (not update) while some ring is still fading.
@@ -1001,6 +1354,7 @@
   const tbody = $("sp-rows");
 
   function sortValue(t, key) {
+    if (key === "rung") return scoredTrial(t) ? rungOf(t) : null;
     const v = t[key];
     if (v == null || (typeof v === "number" && !isFinite(v))) return null;
     return v;
@@ -1012,7 +1366,8 @@
     return [...state.trials.values()]
       .filter((t) => !state.frontOnly || state.front.has(t.number))
       .filter((t) => !q || (t.arch || "").toLowerCase().includes(q) ||
-                     (t.state || "").toLowerCase().includes(q))
+                     (t.state || "").toLowerCase().includes(q) ||
+                     stateLabel(t).toLowerCase().includes(q))
       .sort((a, b) => {
         const va = sortValue(a, key), vb = sortValue(b, key);
         if (va === null && vb === null) return b.number - a.number;
@@ -1023,26 +1378,12 @@
       });
   }
 
-  // Columns 1 and 4-9 are numbers: search.css aligns them by position (a class on each of
-  // 7,000 cells is markup the first draw would parse for nothing).
-  function cell(text) { return el("td", { role: "cell", text }); }
-
-  function fillRow(tr, t) {
-    const onFront = state.front.has(t.number);
-    const stateChip = el("span", { class: "sp-chip sp-chip-" + t.state, text: t.state,
-                                   title: t.reason || null });
-    const num = el("td", { role: "cell" });
-    if (onFront) num.append(el("i", { class: "sp-front-dot", title: "on the Pareto front" }));
-    num.append("#" + t.number);
-    const stateCell = el("td", { role: "cell" }, stateChip);
-    const arch = el("td", { class: "sp-mono sp-arch", role: "cell", text: t.arch || "—",
-                            title: t.arch || null });
-    tr.replaceChildren(num, stateCell, arch,
-      cell(fmtPsnr(t.psnr)), cell(fmtSsim(t.ssim)), cell(fmtG(t.macs)), cell(fmtK(t.params)),
-      cell(fmtMs(t.latency_ms)), cell(fmtSeconds(t.train_seconds)));
-    tr.dataset.state = t.state;
-    tr.classList.toggle("sp-on-front", onFront);
-    tr.classList.toggle("sp-muted-row", ["rejected", "duplicate"].includes(t.state));
+  /** The state chip's words: a promotion under way, a result below the reference. */
+  function stateLabel(t) {
+    const up = promoting(t);
+    if (up != null) return "promoting to rung " + (up + 1) + "…";
+    if (t.state === "complete" && belowReference(t)) return "below " + referenceLabel();
+    return t.state;
   }
 
   const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
@@ -1051,30 +1392,80 @@
   // What a row shows, kept here rather than in the DOM: a row is refilled when it changes.
   const rowSigs = new Map(); // number -> signature
   function rowSignature(t) {
-    return t.seq + "|" + t.state + "|" + t.psnr + "|" + state.front.has(t.number);
+    return t.seq + "|" + t.state + "|" + t.psnr + "|" + state.front.has(t.number) + "|" +
+      rungOf(t) + "|" + promoting(t) + "|" + belowReference(t) + "|" + RUNGS.length;
   }
 
-  // fillRow's row as HTML: the first draw of a big table is one innerHTML, not 10,000 nodes
-  // made one by one. Formatted numbers need no escaping; strings from the server do.
-  function rowHTML(t) {
+  function rowClasses(t) {
+    return {
+      "sp-on-front": state.front.has(t.number),
+      "sp-muted-row": ["rejected", "duplicate"].includes(t.state),
+      "sp-below-ref": t.state === "complete" && belowReference(t),
+      "sp-promoting": promoting(t) != null,
+    };
+  }
+
+  // A row's cells as HTML: the first draw of a big table is one innerHTML, not 10,000 nodes
+  // made one by one, and a changed row is refilled the same way. Columns 1 and 4-10 are
+  // numbers: search.css aligns them by position (a class on each of 10,000 cells is markup
+  // the first draw would parse for nothing). Formatted numbers need no escaping; strings from
+  // the server do.
+  function cellsHTML(t) {
     const onFront = state.front.has(t.number);
-    const selected = state.selected === t.number;
-    const cls = [onFront ? "sp-on-front" : "",
-                 ["rejected", "duplicate"].includes(t.state) ? "sp-muted-row" : "",
-                 selected ? "sp-selected" : ""].filter(Boolean).join(" ");
-    const td = (text) => '<td role="cell">' + text + "</td>";
+    const td = (text, title) => '<td role="cell"' + (title ? ' title="' + esc(title) + '"' : "") +
+      ">" + text + "</td>";
     const st = esc(t.state);
-    return '<tr tabindex="0" role="row" data-trial="' + t.number + '" data-state="' + st + '"' +
-      (cls ? ' class="' + cls + '"' : "") + ' aria-selected="' + selected + '">' +
-      '<td role="cell">' +
+    const up = promoting(t);
+    const below = t.state === "complete" && belowReference(t);
+    let chipClass = "sp-chip-" + st;
+    let chipTitle = t.reason || "";
+    if (up != null) {
+      chipClass = "sp-chip-promoting";
+      chipTitle = "training on to " + stepsOfRung(up) + "; its " + stepsOfRung(rungOf(t)) +
+        " result stands until then";
+    } else if (below) {
+      chipClass = "sp-chip-below";
+      chipTitle = "complete, but its PSNR is not above " + referenceLabel() +
+        ": never on the front or in a verdict";
+    }
+    // Rung: a ladder of the rungs (filled up to the one reached), then "2/3 · 1,200".
+    let rung = "—", rungTitle = "";
+    if (scoredTrial(t)) {
+      const k = rungOf(t);
+      const pips = RUNGS.map((_, i) => '<i class="' + (i <= k ? "on" : i === up ? "next" : "") +
+        '"></i>').join("");
+      rung = '<span class="sp-ladder" aria-hidden="true">' + pips + "</span>" + (k + 1) + "/" +
+        RUNGS.length + " · " + fmtInt(t.steps != null ? t.steps : RUNGS[k]);
+      rungTitle = "PSNR by rung: " + historyText(t);
+    }
+    const latencyTitle = t.latency_ms == null && multiRung() ? "measured at the top rung" : "";
+    return '<td role="cell">' +
       (onFront ? '<i class="sp-front-dot" title="on the Pareto front"></i>' : "") +
       "#" + t.number + "</td>" +
-      '<td role="cell"><span class="sp-chip sp-chip-' + st + '"' +
-      (t.reason ? ' title="' + esc(t.reason) + '"' : "") + ">" + st + "</span></td>" +
+      '<td role="cell"><span class="sp-chip ' + chipClass + '"' +
+      (chipTitle ? ' title="' + esc(chipTitle) + '"' : "") + ">" + esc(stateLabel(t)) +
+      "</span></td>" +
       '<td class="sp-mono sp-arch" role="cell"' + (t.arch ? ' title="' + esc(t.arch) + '"' : "") +
       ">" + esc(t.arch || "—") + "</td>" +
-      td(fmtPsnr(t.psnr)) + td(fmtSsim(t.ssim)) + td(fmtG(t.macs)) + td(fmtK(t.params)) +
-      td(fmtMs(t.latency_ms)) + td(fmtSeconds(t.train_seconds)) + "</tr>";
+      td(rung, rungTitle) + td(fmtPsnr(t.psnr), rungTitle) + td(fmtSsim(t.ssim)) +
+      td(fmtG(t.macs)) + td(fmtK(t.params)) + td(fmtMs(t.latency_ms), latencyTitle) +
+      td(fmtSeconds(t.train_seconds));
+  }
+
+  function fillRow(tr, t) {
+    tr.innerHTML = cellsHTML(t);
+    tr.dataset.state = t.state;
+    for (const [name, on] of Object.entries(rowClasses(t))) tr.classList.toggle(name, on);
+  }
+
+  function rowHTML(t) {
+    const selected = state.selected === t.number;
+    const classes = rowClasses(t);
+    classes["sp-selected"] = selected;
+    const cls = Object.keys(classes).filter((name) => classes[name]).join(" ");
+    return '<tr tabindex="0" role="row" data-trial="' + t.number + '" data-state="' +
+      esc(t.state) + '"' + (cls ? ' class="' + cls + '"' : "") + ' aria-selected="' + selected +
+      '">' + cellsHTML(t) + "</tr>";
   }
 
   const MANY_ROWS = 150; // about four screens of rows
@@ -1082,6 +1473,11 @@
     // Long tables skip rendering of rows out of view (see search.css); short ones render
     // whole, so a full-page screenshot, a print and innerText show every row.
     const many = state.trials.size > MANY_ROWS;
+    // The Rung column is hidden in a single-fidelity search (nothing to say there).
+    const table = $("sp-table");
+    if (table.classList.contains("sp-single-rung") === multiRung()) {
+      table.classList.toggle("sp-single-rung");
+    }
     if (tbody.classList.contains("sp-rows-many") !== many) tbody.classList.toggle("sp-rows-many");
     const list = visibleTrials();
     if (!rows.size && !tbody.firstElementChild && list.length) {
@@ -1184,7 +1580,7 @@
       const field = cost().field;
       const front = completeTrials().filter((x) => state.front.has(x.number))
         .sort((x, y) => x[field] - y[field]);
-      const signature = "front:" + front.map((x) => x.number + "/" + x.seq).join(",");
+      const signature = "front:" + RUNGS.length + ":" + front.map((x) => x.number + "/" + x.seq).join(",");
       if (box.dataset.trial === "" && box.dataset.sig === signature) return;
       box.dataset.trial = "";
       box.dataset.sig = signature;
@@ -1192,8 +1588,9 @@
       const parts = [head];
       if (front.length) {
         parts.push(el("p", { class: "sp-muted sp-detail-lead",
-          text: isActive() ? "The best trade-offs so far, cheapest first."
-            : "The best trade-offs found, cheapest first." }));
+          text: (isActive() ? "The best trade-offs so far" : "The best trade-offs found") +
+            (multiRung() ? " at " + fmtInt(topSteps()) + " steps (the top rung)" : "") +
+            ", cheapest first." }));
         parts.push(el("ol", { class: "sp-front-list" }, ...front.map((x) => {
           const item = el("button", { type: "button", "data-trial": x.number },
             el("span", { class: "sp-fl-num", text: "#" + x.number }),
@@ -1205,11 +1602,15 @@
       }
       parts.push(el("p", { class: "sp-muted sp-detail-empty",
         text: front.length ? "Click a point or a row to inspect a trial."
+          : multiRung() ? "The best trade-offs appear here as candidates reach the top rung (" +
+            fmtInt(topSteps()) + " steps)."
           : "The best trade-offs appear here as trials are trained." }));
       box.replaceChildren(...parts);
       return;
     }
-    const detailSig = t.seq + "/" + (t.genome === undefined ? "-" : "g");
+    const below = t.state === "complete" && belowReference(t);
+    const detailSig = t.seq + "/" + (t.genome === undefined ? "-" : "g") + "/" + below + "/" +
+      promoting(t) + "/" + RUNGS.length;
     if (box.dataset.trial === String(t.number) && box.dataset.sig === detailSig &&
         box.dataset.front === String(state.front.has(t.number))) return;
     box.dataset.trial = t.number;
@@ -1220,31 +1621,79 @@
     close.addEventListener("click", () => select(null, false));
     head.append(close);
 
+    const multi = multiRung();
+    const up = promoting(t);
+    const scored = scoredTrial(t);
     const title = el("p", { class: "sp-detail-title" },
       el("strong", { text: "#" + t.number }), " ",
-      el("span", { class: "sp-chip sp-chip-" + t.state, text: t.state }),
+      el("span", { class: "sp-chip sp-chip-" + (up != null ? "promoting" : below ? "below" : t.state),
+                   text: stateLabel(t) }),
+      multi && scored ? el("span", { class: "sp-chip sp-chip-rung", text: rungLabel(rungOf(t)) })
+        : null,
       state.front.has(t.number) ? el("span", { class: "sp-chip sp-chip-front", text: "Pareto front" }) : null);
     const arch = el("p", { class: "sp-mono sp-detail-arch", text: t.arch || "—" });
 
     const metrics = el("dl", { class: "sp-metrics" },
-      ...detailItem("PSNR", t.psnr == null ? "—" : fmtPsnr(t.psnr) + " dB"),
+      ...detailItem("PSNR", t.psnr == null ? "—" : fmtPsnr(t.psnr) + " dB" +
+        (multi && scored ? " at " + stepsOfRung(rungOf(t)) : "")),
       ...detailItem("SSIM", fmtSsim(t.ssim)),
       ...detailItem("MACs", t.macs == null ? "—" : fmtG(t.macs) + " G"),
       ...detailItem("Params", fmtParams(t.params)),
-      ...detailItem("Latency", t.latency_ms == null ? "—" : fmtMs(t.latency_ms) + " ms"),
+      ...detailItem("Latency", t.latency_ms != null ? fmtMs(t.latency_ms) + " ms"
+        : multi ? "— (measured at the top rung)" : "—"),
       ...detailItem("Training", t.train_seconds == null ? "—"
-        : fmtSeconds(t.train_seconds) + " s" + (t.steps ? " · " + t.steps + " steps" : "")));
+        : fmtSeconds(t.train_seconds) + " s" + (t.steps ? " · " + fmtInt(t.steps) + " steps" : "")));
     const parts = [head, title, arch, metrics];
+
+    // Rung history: the PSNR it reached at each rung, and the one under way.
+    if (multi && (scored || up != null)) {
+      const history = rungHistory(t);
+      const items = history.map((r) => el("li", { "data-rung": r.rung },
+        el("span", { class: "sp-rh-rung", text: "Rung " + (r.rung + 1) }),
+        el("span", { class: "sp-rh-steps",
+                     text: fmtInt(r.steps != null ? r.steps : RUNGS[r.rung]) + " steps" }),
+        el("span", { class: "sp-rh-psnr", text: r.failed != null || r.psnr == null ? "failed"
+          : fmtPsnr(r.psnr) + NBSP + "dB" }),
+        el("span", { class: "sp-rh-time",
+                     text: r.train_seconds != null ? fmtSeconds(r.train_seconds) + NBSP + "s" : "" })));
+      if (up != null) {
+        const run = state.training.get(t.number);
+        items.push(el("li", { class: "sp-rh-next", "data-rung": up },
+          el("span", { class: "sp-rh-rung", text: "Rung " + (up + 1) }),
+          el("span", { class: "sp-rh-steps", text: fmtInt(RUNGS[up]) + " steps" }),
+          el("span", { class: "sp-rh-psnr", text: "training…" }),
+          el("span", { class: "sp-rh-time", text: run && run.step && run.steps
+            ? Math.floor((100 * run.step) / run.steps) + "%" : "" })));
+      }
+      parts.push(el("h3", { class: "sp-subhead", text: "PSNR by rung" }));
+      parts.push(el("ol", { class: "sp-rung-history", "aria-label": "PSNR at each rung" }, ...items));
+      if (scored && !atTop(t)) {
+        parts.push(el("p", { class: "sp-muted sp-rung-note",
+          text: "Scored at " + stepsOfRung(rungOf(t)) + " (" + rungLabel(rungOf(t)) + "): the " +
+            "front and the verdicts are read at " + fmtInt(topSteps()) + " steps only." }));
+      }
+    }
+    if (below) {
+      const ref = referenceBaseline();
+      parts.push(el("p", { class: "sp-reason sp-below-note",
+        text: "Its PSNR is not above " + referenceLabel() +
+          (ref && ref.psnr != null ? " (" + fmtPsnr(ref.psnr) + " dB)" : "") +
+          ": it is never on the front or in a verdict." }));
+    }
 
     const ref = referenceBaseline();
     const compare = [];
     if (t.psnr != null && ref) compare.push(signed(t.psnr - ref.psnr) + " dB over " + baselineName(ref.name));
-    for (const b of learnedBaselines()) {
-      if (t.psnr == null || !t.macs || !b.macs) continue;
+    const lowerSteps = multi && scored && !atTop(t) ? fmtInt(t.steps || RUNGS[rungOf(t)]) : null;
+    for (const b of learnedBaselines().concat(pretrainedBaselines())) {
+      if (t.psnr == null || !t.macs || !b.macs || b.psnr == null) continue;
       const ratio = b.macs / t.macs;
       const macs = Math.abs(Math.log(ratio)) < Math.log(1.05) ? "the same MACs"
         : ratio > 1 ? ratio.toFixed(1) + "× fewer MACs" : (1 / ratio).toFixed(1) + "× the MACs";
-      compare.push("vs " + baselineName(b.name) + ": " + signed(t.psnr - b.psnr) + " dB at " + macs);
+      const name = baselineName(b.name) + (b.pretrained ? " (pretrained)" : "");
+      compare.push("vs " + name + ": " + signed(t.psnr - b.psnr) + " dB at " + macs +
+        (b.pretrained || !lowerSteps ? "" : " (at " + lowerSteps + " steps against its " +
+          fmtInt(topSteps()) + ")"));
     }
     if (compare.length) {
       parts.push(el("ul", { class: "sp-compare" }, ...compare.map((c) => el("li", { text: c }))));

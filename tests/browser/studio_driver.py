@@ -6,7 +6,9 @@ line on stdin and answers one JSON line on stdout. Events go through the product
 functions: `record_event` persists them (so a reload's snapshot has them) and `group_send`
 broadcasts them through channels-redis to the server's WebSocket consumers.
 
-Commands: setup, new_search, baselines, trials, event, progress, finish, fail, quit.
+Commands: setup, new_search, baselines, trials, event, progress, baseline_progress, finish,
+fail, quit. `trials(..., rungs=True)` plays a multi-fidelity search: each candidate trains on
+the first rung and some move up to longer ones (see `rung_reached`).
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from engine.config import Constraints, SearchConfig, TrainBudget  # noqa: E402
+from engine.config import Constraints, Rungs, SearchConfig, TrainBudget  # noqa: E402
 from engine.nets.genome import MAX_BLOCKS, Genome  # noqa: E402
-from engine.search.report import front_of  # noqa: E402
+from engine.search.report import front_of, verdict_pool  # noqa: E402
 from tests.conftest import TINY_CLIP  # noqa: E402
 from webapp.studio.broadcast import group_send  # noqa: E402
 from webapp.studio.models import Clip, Search  # noqa: E402
@@ -40,6 +42,13 @@ LR_PIXELS = 640 * 360  # x2 SR at a 1280x720 output: MACs ~ params x input pixel
 BICUBIC_PSNR = 29.87
 MAX_MACS = 5_000_000_000
 records: dict[int, list[dict[str, Any]]] = {}
+RUNG_STEPS = list(Rungs().steps)  # the default rungs: 300, 1,200, 4,800 steps
+TOP_RUNG = len(RUNG_STEPS) - 1
+RUNG_GAIN_DB = 0.25  # what a synthetic candidate gains from one rung to the next
+# Multi-fidelity mode: each search's candidates at the highest rung they completed, and its
+# evaluations so far.
+rung_records: dict[int, dict[int, dict[str, Any]]] = {}
+evaluations: dict[int, int] = {}
 
 
 def setup(username: str, password: str) -> dict[str, Any]:
@@ -57,10 +66,13 @@ def setup(username: str, password: str) -> dict[str, Any]:
     return {"user": user.pk, "clip": clip.pk}
 
 
-def new_search(clip: int, name: str, n_trials: int) -> dict[str, Any]:
+def new_search(clip: int, name: str, n_trials: int, rungs: bool = False) -> dict[str, Any]:
+    """A running search: single fidelity (600 steps a trial, as the synthetic trials), or with
+    `rungs` the default multi-fidelity rungs (300, 1,200, 4,800 steps; `trials(rungs=True)`)."""
     clip_row = Clip.objects.get(pk=clip)
     config = SearchConfig(clip=clip_row.file.name, task="sr_x2", n_trials=n_trials,
                           strategy="nsga2", budget=TrainBudget(steps=600),
+                          rungs=Rungs() if rungs else None,
                           constraints=Constraints(max_macs=MAX_MACS))
     # A random, high primary key: the Redis channel group (search-<id>) is then unique even
     # when another test run shares the Redis database.
@@ -78,7 +90,10 @@ def emit(search: int, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-def baselines(search: int) -> dict[str, Any]:
+def baselines(search: int, pretrained: bool = False,
+              below: tuple[str, ...] = ()) -> dict[str, Any]:
+    """bicubic, ESPCN and FSRCNN; `pretrained` adds IMDN's reference row, `below` puts those
+    learned baselines under bicubic (flagged as the engine does)."""
     rows = [
         {"name": "bicubic", "learned": False, "psnr": BICUBIC_PSNR, "ssim": 0.8712, "macs": 0,
          "params": 0, "steps": 0, "latency_ms": None, "train_seconds": 0.0},
@@ -89,6 +104,16 @@ def baselines(search: int) -> dict[str, Any]:
          "macs": 3_910_000_000, "params": 12_464, "steps": 600, "latency_ms": 142.0,
          "train_seconds": 74.0},
     ]
+    if below:
+        for row in rows[1:]:
+            row["below_reference"] = row["name"] in below
+            if row["name"] in below:
+                row["psnr"] = BICUBIC_PSNR - 0.21
+    if pretrained:
+        rows.append({"name": "imdn", "label": "IMDN (pretrained, not trained here)",
+                     "learned": False, "pretrained": True, "psnr": 33.62, "ssim": 0.9312,
+                     "macs": 159_500_000_000, "params": 694_404, "steps": 0,
+                     "latency_ms": 2140.0, "train_seconds": 0.0})
     for row in rows:
         emit(search, "baseline_finished", {"baseline": row})
     return {"n": len(rows)}
@@ -108,14 +133,15 @@ def random_genome(rng: random.Random) -> tuple[Genome, int]:
     return genome, params
 
 
-def synthetic_trial(number: int, reject: bool = False) -> dict[str, Any]:
+def synthetic_trial(number: int, reject: bool = False, cheap: bool = False) -> dict[str, Any]:
     """A plausible trial: cost from the genome, PSNR saturating with cost. Within the 5 G
-    MACs budget it is trained; `reject` draws one over budget, rejected untrained."""
+    MACs budget it is trained; `reject` draws one over budget, rejected untrained; `cheap`
+    one under 0.6 G MACs."""
     rng = random.Random(number * 7919 + 17)
     while True:
         genome, params = random_genome(rng)
         macs = params * LR_PIXELS
-        if (macs > MAX_MACS) == reject:
+        if (macs > MAX_MACS) == reject and (not cheap or macs < 600_000_000):
             break
     if reject:
         return {
@@ -138,9 +164,14 @@ def synthetic_trial(number: int, reject: bool = False) -> dict[str, Any]:
 
 
 def trials(search: int, numbers: list[int], n_trials: int, progress: bool,
-           reject: tuple[int, ...] = ()) -> dict[str, Any]:
+           reject: tuple[int, ...] = (), rungs: bool = False, below: tuple[int, ...] = (),
+           promoting: tuple[int, ...] = ()) -> dict[str, Any]:
     """Each trial as `run_search` reports it: started, training progress, finished (a
-    rejected genome is only finished, and not counted)."""
+    rejected genome is only finished, and not counted). `rungs`: multi-fidelity, see
+    `rung_trials`."""
+    if rungs:
+        return rung_trials(search, numbers, n_trials, progress, tuple(reject), tuple(below),
+                           tuple(promoting))
     history = records.setdefault(search, [])
     out = []
     for number in numbers:
@@ -161,6 +192,101 @@ def trials(search: int, numbers: list[int], n_trials: int, progress: bool,
         out.append({"number": number, "seq": message["seq"], "psnr": record["psnr"],
                     "macs": record["macs"], "arch": record["arch"]})
     return {"trials": out}
+
+
+def rung_reached(number: int, below: tuple[int, ...], promoting: tuple[int, ...]) -> int:
+    """The highest rung a synthetic candidate completes: one in three reaches the top, one in
+    three the middle rung (many more than eta 4 would promote: a test wants a few of each).
+    Below-reference ones reach the top rung; promoting ones stop under it."""
+    if number in below:
+        return TOP_RUNG
+    reached = (TOP_RUNG, 1, 0)[number % 3]
+    return min(reached, TOP_RUNG - 1) if number in promoting else reached
+
+
+def rung_trials(search: int, numbers: list[int], n_trials: int, progress: bool,
+                reject: tuple[int, ...], below: tuple[int, ...],
+                promoting: tuple[int, ...]) -> dict[str, Any]:
+    """A multi-fidelity search as `run_search` reports it: each candidate started and
+    finished at every rung up to `rung_reached` (a promotion reuses the candidate's number),
+    the records carrying `rung`, `rungs`, `promoting`, `below_reference` and `on_front`, the
+    events `rung`, evaluations and the top-rung `front` (results above bicubic only). `below`
+    candidates are cheap and score under bicubic; `promoting` ones are left training on to the
+    next rung."""
+    history = rung_records.setdefault(search, {})
+    planned = sum(rung_reached(n, below, promoting) + 1 for n in range(n_trials)) + len(promoting)
+    out = []
+    for number in numbers:
+        base = synthetic_trial(number, reject=number in reject, cheap=number in below)
+        if base["state"] == "rejected":
+            record = {**base, "rung": 0, "rungs": [], "promoting": None,
+                      "below_reference": False, "on_front": False}
+            history[number] = record
+            message = emit(search, "trial_finished", {
+                "trial": record, "finished": _counted(history), "n_trials": n_trials,
+                "on_front": False, "counted": False, "rung": 0,
+                "evaluations_done": evaluations.get(search, 0), "evaluations_planned": planned,
+                "front": _rung_front(history)})
+            out.append({"number": number, "seq": message["seq"], "psnr": None,
+                        "macs": base["macs"], "arch": base["arch"], "rung": 0,
+                        "below_reference": False})
+            continue
+        top_psnr = BICUBIC_PSNR - 0.3 if number in below else base["psnr"]
+        reached = rung_reached(number, below, promoting)
+        entries: list[dict[str, Any]] = []
+        for rung in range(reached + 1):
+            steps = RUNG_STEPS[rung]
+            psnr = top_psnr - RUNG_GAIN_DB * (TOP_RUNG - rung)
+            train_seconds = base["train_seconds"] * steps / 600
+            entries.append({"rung": rung, "trial": number if rung == 0 else 1000 + number,
+                            "steps": steps, "psnr": psnr, "ssim": 0.88 + (psnr - 30) / 40,
+                            "train_seconds": train_seconds})
+            emit(search, "trial_started", {"number": number, "genome": base["genome"],
+                                           "macs": base["macs"], "rung": rung, "steps": steps})
+            if progress:
+                for step in (steps // 4, steps // 2):
+                    train_progress(search, number, step, steps, 0.05 - step / 120000)
+            record = {**base, "psnr": psnr, "ssim": entries[-1]["ssim"], "steps": steps,
+                      "train_seconds": train_seconds,
+                      "latency_ms": base["latency_ms"] if rung == TOP_RUNG else None,
+                      "rung": rung, "rungs": list(entries), "promoting": None,
+                      "below_reference": psnr <= BICUBIC_PSNR}
+            history[number] = record
+            evaluations[search] = evaluations.get(search, 0) + 1
+            front = _rung_front(history)
+            record["on_front"] = number in front
+            message = emit(search, "trial_finished", {
+                "trial": record, "finished": _counted(history), "n_trials": n_trials,
+                "on_front": number in front, "counted": rung == 0, "rung": rung,
+                "evaluations_done": evaluations[search], "evaluations_planned": planned,
+                "front": front})
+        if number in promoting:
+            emit(search, "trial_started", {"number": number, "genome": base["genome"],
+                                           "macs": base["macs"], "rung": reached + 1,
+                                           "steps": RUNG_STEPS[reached + 1]})
+            history[number]["promoting"] = reached + 1
+        out.append({"number": number, "seq": message["seq"], "psnr": history[number]["psnr"],
+                    "macs": base["macs"], "arch": base["arch"], "rung": reached,
+                    "below_reference": history[number]["below_reference"]})
+    return {"trials": out, "front": _rung_front(history), "evaluations_planned": planned}
+
+
+def _counted(history: dict[int, dict[str, Any]]) -> int:
+    return sum(r["state"] != "rejected" for r in history.values())
+
+
+def _rung_front(history: dict[int, dict[str, Any]]) -> list[int]:
+    """The top-rung front, from results above bicubic: the engine's rule."""
+    pool = verdict_pool(list(history.values()), TOP_RUNG, BICUBIC_PSNR)
+    return [r["number"] for r in front_of(pool, "macs")]
+
+
+def baseline_progress(search: int, name: str, step: int, steps: int) -> dict:
+    """A learned baseline training to the top rung: transient, like training progress."""
+    event = {"seq": None, "kind": "baseline_progress", "name": name, "step": step,
+             "steps": steps}
+    group_send(f"search-{search}", {"type": "search.event", "event": event})
+    return event
 
 
 def train_progress(search: int, number: int, step: int, steps: int, loss: float) -> dict:
@@ -184,12 +310,17 @@ def handle(command: dict[str, Any]) -> dict[str, Any]:
         return emit(command["search"], command["kind"], command.get("payload", {}))
     if op == "progress":
         return train_progress(**command)
+    if op == "baseline_progress":
+        return baseline_progress(**command)
     if op == "finish":  # what the worker does when run_search returns
         from webapp.studio import tasks
 
+        # The engine's report says whether the work is done: not when it was cancelled.
+        complete = not Search.objects.get(pk=command["search"]).cancel_requested
         emit(command["search"], "search_finished", {
-            "report_path": "", "hypervolume": 1.25, "n_finished": command["trained"]})
-        tasks.finish(command["search"], {"hypervolume": 1.25,
+            "report_path": "", "hypervolume": 1.25, "n_finished": command["trained"],
+            "complete": complete})
+        tasks.finish(command["search"], {"hypervolume": 1.25, "complete": complete,
                                          "timing": {"trained_trials": command["trained"]}})
         return {}
     if op == "fail":  # what the worker does when the engine raises

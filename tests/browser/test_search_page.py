@@ -3,7 +3,8 @@ Pareto chart keeps the user's zoom while it updates, tooltips read as words, the
 filters and selects together with the chart, the first draw shows every row at once and the
 socket's "nothing since" redraws none, status events flip the page, and a reload rebuilds
 everything from the snapshot (embedded in the page, then brought up to date by the socket's
-partial snapshot)."""
+partial snapshot), and a multi-fidelity search shows its rungs honestly (lower rungs hollow,
+verdicts read at the top rung, nothing below bicubic on the front or matched)."""
 
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ def axis_range(page: Any) -> list[float]:
 
 
 def plotted_trials(page: Any) -> list[int]:
-    """Trial numbers drawn as points (front and dominated datasets)."""
-    return sorted(page.evaluate(f"(() => {{ const c = {CHART}; return [1, 2].flatMap(i => "
+    """Trial numbers drawn as points (front, dominated and lower-rung datasets)."""
+    return sorted(page.evaluate(f"(() => {{ const c = {CHART}; return [1, 2, 4].flatMap(i => "
                                 "c.data.datasets[i].data.map(p => p.trial)); })()"))
 
 
@@ -171,7 +172,7 @@ def test_table_sorts_filters_and_selects_with_the_chart(page: Any, studio: Studi
     def psnr_column() -> list[float]:
         # textContent, not innerText: rows out of view skip rendering (content-visibility),
         # and Chromium's innerText of a skipped row is empty.
-        cells = page.locator("#sp-rows tr td:nth-child(4)").all_text_contents()
+        cells = page.locator("#sp-rows tr td:nth-child(5)").all_text_contents()
         return [float(v) for v in cells]
 
     page.click("#sp-table th[data-key=psnr] button")
@@ -254,7 +255,7 @@ def test_first_draw_shows_every_row_at_once_and_the_socket_redraws_none(
     numbers = [int(n) for n in page.evaluate(
         "[...document.querySelectorAll('#sp-rows > tr')].map(tr => tr.dataset.trial)")]
     assert numbers == list(range(39, -1, -1))  # newest first, the default sort
-    cells = page.locator("#sp-rows tr td:nth-child(4)").all_text_contents()
+    cells = page.locator("#sp-rows tr td:nth-child(5)").all_text_contents()
     psnr = dict(zip(numbers, cells, strict=True))
     for trial in made:
         if trial["number"] in (3, 17):
@@ -267,10 +268,10 @@ def test_first_draw_shows_every_row_at_once_and_the_socket_redraws_none(
         ".map(i => i.closest('tr').dataset.trial)"))
     assert dotted == sorted(page.evaluate(f"{CHART}.data.datasets[1].data.map(p => p.trial)"))
     assert plotted_trials(page) == sorted(set(range(40)) - {3, 17})
-    # Number columns (1 and 4-9) are aligned by position, the others are not.
+    # Number columns (1 and 4-10: rung, PSNR...) are aligned by position, the others are not.
     aligns = page.evaluate("[...document.querySelectorAll('#sp-rows tr:first-child td')]"
                            ".map(td => getComputedStyle(td).textAlign)")
-    assert [a == "right" for a in aligns] == [True, False, False] + [True] * 6, aligns
+    assert [a == "right" for a in aligns] == [True, False, False] + [True] * 7, aligns
 
 
 def test_status_events_flip_the_page_and_reload_keeps_every_trial(
@@ -370,3 +371,140 @@ def test_cancel_goes_through_the_form_and_the_page_follows(page: Any, studio: St
     expect(page.locator("#sp-status")).to_have_text("cancelled")
     expect(page.locator("#sp-resume")).to_be_visible()
     expect_rows(page, 3)
+
+
+# Each chart dataset as drawn: its label, the trials (or baselines) in it, and the resolved
+# fill and border of its first point.
+DATASETS = f"""(() => {{
+  const c = {CHART};
+  return c.data.datasets.map((d, i) => {{
+    const first = c.getDatasetMeta(i).data[0];
+    return {{ label: d.label, trials: d.data.map(p => p.trial), names: d.data.map(p => p.baseline),
+             n: d.data.length, fill: first ? first.options.backgroundColor : null,
+             border: first ? first.options.borderWidth : null }};
+  }});
+}})()"""
+
+
+def _alpha(color: str) -> float:
+    """The alpha of a CSS colour as Chart.js resolves it (#rrggbb, rgb() or rgba())."""
+    match = re.match(r"rgba\([^)]*,\s*([\d.]+)\)$", color)
+    return float(match.group(1)) if match else 1.0
+
+
+def test_rungs_are_shown_honestly(page: Any, studio: Studio, shots: Path) -> None:
+    """A multi-fidelity search (rungs of 300, 1,200 and 4,800 steps): the table says each
+    candidate's rung and its PSNR at every rung, a promotion under way, latency measured at
+    the top rung only; the chart draws lower-rung results hollow and top-rung ones solid, the
+    front from the top rung only and never a result below bicubic; IMDN is a labelled
+    reference point and row; a baseline below bicubic is matched by nothing; a learned
+    baseline training to the top rung says so; the bar counts evaluations."""
+    search = studio.driver("new_search", clip=studio.clip, name="Rungs", n_trials=12,
+                           rungs=True)["id"]
+    open_search(page, studio, search)
+    current = page.locator("#sp-current")
+
+    # ESPCN trains to the top rung before anything else: said as such, not "between trials".
+    studio.driver("baseline_progress", search=search, name="espcn", step=1200, steps=4800)
+    expect(current).to_contain_text("Training ESPCN to the top rung: step 1,200 / 4,800")
+    expect(current).not_to_contain_text("between trials")
+    expect(page.locator("#sp-baselines li[data-baseline='espcn']")).to_contain_text("25%")
+
+    studio.driver("baselines", search=search, pretrained=True, below=["espcn"])
+    expect(current).not_to_contain_text("Training ESPCN")
+    made = studio.driver("trials", search=search, numbers=list(range(12)), n_trials=12,
+                         progress=False, rungs=True, below=[5], promoting=[4])
+    rows = page.locator("#sp-rows tr")
+    expect(rows).to_have_count(12)
+    promoting = page.locator("#sp-rows tr[data-trial='4']")
+    expect(promoting.locator("td:nth-child(2)")).to_have_text("promoting to rung 3…")
+    page.wait_for_timeout(500)  # the chart's update animation
+
+    by_number = {t["number"]: t for t in made["trials"]}
+    top = {n for n, t in by_number.items() if t["rung"] == 2}
+    lower = set(by_number) - top
+    front = made["front"]
+    assert front and set(front) <= top and 5 not in front, made
+
+    # The Rung column: "3/3 · 4,800" and so on; the PSNR at every rung in the tooltip.
+    def rung_cell(n: int) -> str:
+        return page.locator(f"#sp-rows tr[data-trial='{n}'] td:nth-child(4)").text_content()
+
+    assert rung_cell(0) == "3/3 · 4,800", rung_cell(0)
+    assert rung_cell(1) == "2/3 · 1,200", rung_cell(1)
+    assert rung_cell(2) == "1/3 · 300", rung_cell(2)
+    assert page.locator("#sp-rows tr[data-trial='0'] td:nth-child(4) .sp-ladder i.on").count() == 3
+    title = page.locator("#sp-rows tr[data-trial='0'] td:nth-child(5)").get_attribute("title")
+    assert re.fullmatch(r"PSNR by rung: 300 steps: \d+\.\d\d dB → 1,200 steps: \d+\.\d\d dB → "
+                        r"4,800 steps: \d+\.\d\d dB", title or ""), title
+    # Latency is measured at the top rung: none below it, and the cell says why.
+    latency = page.locator("#sp-rows tr[data-trial='1'] td:nth-child(9)")
+    expect(latency).to_have_text("—")
+    expect(latency).to_have_attribute("title", "measured at the top rung")
+    assert page.locator("#sp-rows tr[data-trial='0'] td:nth-child(9)").text_content() != "—"
+
+    # The candidate below bicubic: flagged, muted, never on the front (though the cheapest
+    # top-rung result, which a front over every result would hold).
+    below = page.locator("#sp-rows tr[data-trial='5']")
+    expect(below.locator("td:nth-child(2)")).to_have_text("below bicubic")
+    expect(below).to_have_class(re.compile(r"\bsp-below-ref\b"))
+    expect(below.locator(".sp-front-dot")).to_have_count(0)
+    assert by_number[5]["macs"] == min(by_number[n]["macs"] for n in top)
+
+    # The chart: top-rung results solid (front, dominated), lower-rung ones hollow, IMDN a
+    # point of its own; the front line joins the top-rung front only.
+    sets = page.evaluate(DATASETS)
+    assert sorted(sets[1]["trials"]) == sorted(front)
+    assert set(sets[2]["trials"]) == top - set(front) and 5 in sets[2]["trials"]
+    assert set(sets[4]["trials"]) == lower, sets[4]
+    assert _alpha(sets[1]["fill"]) == 1 and _alpha(sets[2]["fill"]) > 0.3, sets
+    assert _alpha(sets[4]["fill"]) == 0 and sets[4]["border"] > 1, sets[4]  # hollow: a ring
+    assert sets[0]["n"] == len(front)
+    assert sets[5]["names"] == ["imdn"], sets[5]
+    dotted = sorted(int(n) for n in page.evaluate(
+        "[...document.querySelectorAll('#sp-rows tr .sp-front-dot')]"
+        ".map(i => i.closest('tr').dataset.trial)"))
+    assert dotted == sorted(front)
+    expect(page.locator("#sp-legend-lower")).to_be_visible()
+    expect(page.locator("#sp-legend-lower")).to_contain_text("hollow: lower rung")
+    expect(page.locator("#sp-legend-solid")).to_contain_text("solid: trained to the top rung "
+                                                              "(4,800 steps)")
+    expect(page.locator("#sp-legend-pretrained")).to_contain_text("IMDN, pretrained")
+
+    # Baselines: IMDN listed as a reference row; ESPCN, below bicubic, is matched by nothing;
+    # FSRCNN's verdict is read at the top rung.
+    baselines = page.locator("#sp-baselines")
+    expect(baselines.locator("li[data-baseline='imdn']")).to_contain_text(
+        "IMDN (pretrained, not trained here)")
+    espcn = baselines.locator("li[data-baseline='espcn']")
+    expect(espcn).to_contain_text("below bicubic")
+    expect(espcn).not_to_contain_text("matched")
+    expect(espcn.locator(".sp-good")).to_have_count(0)
+    expect(baselines.locator("li[data-baseline='fsrcnn'] .sp-bl-verdict")).to_contain_text(
+        "at 4,800 steps")
+
+    # Progress counts evaluations over every rung.
+    planned = made["evaluations_planned"]
+    expect(page.locator("#sp-bar")).to_have_attribute("aria-valuemax", str(planned))
+    expect(page.locator("#sp-evals")).to_contain_text(f" / {planned} evaluations over 3 rungs")
+    expect(current).to_contain_text("promoting to rung 3/3")
+    shot(page, shots, "08-rungs", full_page=True)
+
+    # The detail of a lower-rung candidate: its PSNR at each rung, and why it is not compared.
+    page.locator("#sp-rows tr[data-trial='1']").click()
+    history = page.locator("#sp-detail .sp-rung-history li")
+    expect(history).to_have_count(2)
+    expect(history.nth(0)).to_contain_text("300 steps")
+    expect(history.nth(1)).to_contain_text("1,200 steps")
+    expect(page.locator("#sp-detail")).to_contain_text("read at 4,800 steps only")
+    # ... and of the promoted one: the rung under way after the two it completed.
+    page.locator("#sp-rows tr[data-trial='4']").click()
+    expect(history).to_have_count(3)
+    expect(history.nth(2)).to_contain_text("training…")
+    page.locator("#sp-rows tr[data-trial='5']").click()
+    expect(page.locator("#sp-detail .sp-below-note")).to_contain_text("not above bicubic")
+    page.locator("#sp-rows tr[data-trial='1']").click()
+    page.wait_for_timeout(8500)  # the "just arrived" rings fade: hollow points as they stay
+    page.evaluate("window.scrollTo(0, document.querySelector('.sp-main')"
+                  ".getBoundingClientRect().top + scrollY - 70)")
+    shot(page, shots, "09-rungs-chart-detail")
