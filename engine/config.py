@@ -193,8 +193,9 @@ class SearchConfig:
         data = dict(data)
         data["budget"] = TrainBudget(**data.get("budget", {}))
         data["constraints"] = Constraints(**data.get("constraints", {}))
-        if "rungs" in data and data["rungs"] is not None:
-            data["rungs"] = Rungs(**data["rungs"])
+        # A stored config without `rungs` predates them: it was a single-fidelity search.
+        rungs = data.get("rungs")
+        data["rungs"] = Rungs(**rungs) if rungs is not None else None
         if "objectives" in data:
             data["objectives"] = tuple(data["objectives"])
         if "resolution" in data:

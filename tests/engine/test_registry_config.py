@@ -83,3 +83,11 @@ def test_bad_budget_and_constraints() -> None:
         Constraints(max_params=-1)
     with pytest.raises(ConfigError, match="unknown config keys: colour"):
         SearchConfig.from_dict({"clip": "x", "colour": "red"})
+
+
+def test_a_stored_config_without_rungs_was_single_fidelity() -> None:
+    legacy = SearchConfig.from_dict({"clip": "x", "budget": {"steps": 600}})
+    assert legacy.rungs is None and legacy.rung_steps == (600,)
+    current = SearchConfig(clip="x")
+    assert SearchConfig.from_dict(current.to_dict()) == current
+    assert current.rung_steps == (300, 1200, 4800) and current.rungs.planned(32) == [32, 8, 2]
