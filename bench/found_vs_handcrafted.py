@@ -67,8 +67,9 @@ def runs_for(ctx: BenchContext, task: str) -> list[dict[str, Any]]:
     from engine.config import SearchConfig
 
     config = SearchConfig(clip=str(setup["clip"]), task=task, n_trials=setup["trials"],
-                          budget=setup["budget"], resolution=setup["resolution"],
-                          learned_baselines=False)
+                          budget=setup["budget"], rungs=setup["rungs"],
+                          resolution=setup["resolution"], learned_baselines=False,
+                          prototype_reference=False)
     return search_quality.run_searches(ctx, [config])
 
 

@@ -128,7 +128,8 @@ def seed(spec: dict[str, Any]) -> dict[str, Any]:
         [r for r in records if r["state"] == "complete"], "macs")}
     config = SearchConfig.from_dict({
         "clip": "x", "task": "sr_x2", "n_trials": counted, "strategy": "nsga2",
-        "constraints": {"max_macs": MAX_MACS}, "budget": {"steps": steps}})
+        "constraints": {"max_macs": MAX_MACS}, "budget": {"steps": steps},
+        "rungs": None})  # the seeded records are single-fidelity results
     baselines = [
         {"name": "bicubic", "learned": False, "psnr": BICUBIC_PSNR, "ssim": 0.862, "macs": 0,
          "params": 0, "steps": 0, "latency_ms": None, "train_seconds": 0.0},

@@ -44,10 +44,12 @@ PAGE_LOADS = 7
 WS_GOAL_MS, PAGE_GOAL_MS = 200.0, 1000.0
 
 # A tiny x2 search on city_tiny.mp4 at a 320x180 output: ~1-2 min of trials in normal mode.
-SEARCH = {"task": "sr_x2", "n_trials": 24, "resolution": [320, 180],
+# Single fidelity (rungs None) and no IMDN row: the section times the path, not the search.
+SEARCH = {"task": "sr_x2", "n_trials": 24, "resolution": [320, 180], "rungs": None,
+          "prototype_reference": False,
           "budget": {"steps": 40, "batch_size": 4, "patch_size": 16}}
 QUICK_SEARCH = {"task": "sr_x2", "n_trials": 3, "resolution": [320, 180], "n_frames": 4,
-                "learned_baselines": False,
+                "learned_baselines": False, "rungs": None, "prototype_reference": False,
                 "budget": {"steps": 5, "batch_size": 2, "patch_size": 16}}
 
 # Runs in the page before its own scripts: each animation frame, checks whether the table

@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.cache import Cache, source_fingerprint
 from bench.common import BenchContext, SectionResult, Stopwatch, Table, Target, fmt
-from engine.config import SearchConfig, TrainBudget
+from engine.config import Rungs, SearchConfig, TrainBudget
 from engine.data.frame_cache import content_hash
 from engine.search.report import hypervolume_of
 from engine.search.space_bounds import space_bounds
@@ -34,12 +34,14 @@ def plan(ctx: BenchContext) -> dict[str, Any]:
         return {"clip": ctx.data("video", "city_tiny.mp4"), "task": "sr_x2", "trials": 3,
                 "seeds": [0], "strategies": [DEFAULT_STRATEGY, "random", "tpe"],
                 "tpe_seeds": [0], "budget": TrainBudget(steps=20, batch_size=8, patch_size=24),
+                "rungs": Rungs(20, 80, 2),  # toy rungs: 20 -> 40 -> 80 steps
                 "resolution": (320, 180)}  # MACs scale exactly; latency runs are cheap
     # The default strategy against random on 2 seeds, TPE on one, 10 candidates a run: a
     # candidate costs ~80 CPU-seconds at one thread, so these 5 runs take ~65 CPU-minutes.
     return {"clip": ctx.data("video", "city.mp4"), "task": "sr_x2", "trials": 10,
             "seeds": [0, 1], "strategies": [DEFAULT_STRATEGY, "random", "tpe"],
-            "tpe_seeds": [0], "budget": TrainBudget(), "resolution": RESOLUTION}
+            "tpe_seeds": [0], "budget": TrainBudget(), "rungs": None,  # single fidelity
+            "resolution": RESOLUTION}
 
 
 def _search_job(config_dict: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +99,8 @@ def run(ctx: BenchContext) -> SectionResult:
     setup = plan(ctx)
     budget: TrainBudget = setup["budget"]
     base = SearchConfig(clip=str(setup["clip"]), task=setup["task"], n_trials=setup["trials"],
-                        budget=budget, resolution=setup["resolution"], learned_baselines=False)
+                        budget=budget, rungs=setup["rungs"], resolution=setup["resolution"],
+                        learned_baselines=False, prototype_reference=False)
     grid = [(s, seed) for seed in setup["seeds"] for s in setup["strategies"]
             if s != "tpe" or seed in setup["tpe_seeds"]]
     configs = [base.with_changes(strategy=s, seed=seed) for s, seed in grid]

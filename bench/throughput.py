@@ -76,7 +76,8 @@ def measure_workers(ctx: BenchContext, clip: str, budget: TrainBudget,
 
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
         config = SearchConfig(clip=clip, task="sr_x2", n_trials=len(genomes), budget=budget,
-                              strategy="random", storage=f"sqlite:///{Path(tmp) / 'study.db'}",
+                              rungs=None, prototype_reference=False, strategy="random",
+                              storage=f"sqlite:///{Path(tmp) / 'study.db'}",
                               study_name=f"throughput-{workers}", learned_baselines=False)
         _, study, _ = start_search(config)  # the frames are decoded and cached here
         for genome in genomes:
