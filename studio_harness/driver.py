@@ -95,11 +95,14 @@ def dump(search_id: int) -> dict[str, Any]:
         "search": search.to_dict(),
         "trials": [t.to_dict() for t in search.trials.all()],
         "events": [e.to_dict() for e in search.events.all()],
+        "front": [t["number"] for t in (search.report or {}).get("pareto_front", [])],
         "optuna": {
             "counted": counted_trials(study),
             "trials": [{"number": t.number, "state": t.state.name,
                         "counted": bool(t.user_attrs.get("counted")),
                         "outcome": t.user_attrs.get("outcome"),
+                        "candidate": t.user_attrs.get("candidate", t.number),
+                        "rung": t.user_attrs.get("rung", 0),
                         "values": t.values} for t in study.get_trials(deepcopy=False)],
         },
     }

@@ -1,5 +1,6 @@
-// New-search form: show the task's own options, and keep "what the space allows" current by
-// asking studio:space_bounds when the task or the output resolution changes.
+// New-search form: show the options of the chosen task and fidelity, and keep "what the space
+// allows" and "what it costs" current by asking studio:space_bounds (which answers the
+// estimate too, computed by the server from the engine's rungs) when a field they read changes.
 (function () {
   "use strict";
 
@@ -11,6 +12,9 @@
   const height = form.elements.namedItem("height");
   const maxMacs = form.elements.namedItem("max_macs");
   const maxParams = form.elements.namedItem("max_params");
+  const fidelity = form.elements.namedItem("fidelity");
+  // The fields the estimate reads (views.ESTIMATED).
+  const ESTIMATED = ["n_trials", "fidelity", "min_steps", "max_steps", "eta", "steps", "workers"];
   let bounds = null;
   let timer = null;
   let inflight = null;
@@ -39,10 +43,51 @@
     if (el) el.textContent = text;
   }
 
-  function showTaskFields() {
+  function showOptionFields() {
     form.querySelectorAll("[data-only-task]").forEach(function (el) {
       el.classList.toggle("is-hidden", el.dataset.onlyTask !== task.value);
     });
+    form.querySelectorAll("[data-only-fidelity]").forEach(function (el) {
+      el.classList.toggle("is-hidden", !fidelity || el.dataset.onlyFidelity !== fidelity.value);
+    });
+  }
+
+  function estimateSlot(name) {
+    return document.querySelector('[data-estimate="' + name + '"]');
+  }
+
+  function setEstimate(name, text) {
+    const el = estimateSlot(name);
+    if (el) el.textContent = text;
+  }
+
+  function number(value) {
+    return Number(value).toLocaleString("en-US");
+  }
+
+  // As views.duration_text writes it.
+  function duration(seconds) {
+    if (seconds < 90) return Math.round(seconds) + " s";
+    if (seconds < 90 * 60) return Math.round(seconds / 60) + " min";
+    return (seconds / 3600).toFixed(1) + " h";
+  }
+
+  function showEstimate(estimate) {
+    if (!estimate) return;
+    if (estimate.error) {
+      setEstimate("error", estimate.error);
+      ["rungs", "total_steps", "candidate_steps", "promotion_steps", "baseline_steps", "time"]
+        .forEach(function (name) { setEstimate(name, "?"); });
+      return;
+    }
+    setEstimate("error", "");
+    setEstimate("rungs", estimate.evaluations_per_rung.map(function (count, k) {
+      return number(count) + " × " + number(estimate.rung_steps[k]);
+    }).join(" → "));
+    ["total_steps", "candidate_steps", "promotion_steps", "baseline_steps"].forEach(function (name) {
+      setEstimate(name, number(estimate[name]));
+    });
+    setEstimate("time", duration(estimate.seconds[0]) + " to " + duration(estimate.seconds[1]));
   }
 
   // A note under a budget field when the value is below what the smallest network needs.
@@ -76,6 +121,10 @@
     if (inflight) inflight.abort();
     inflight = new AbortController();
     const query = new URLSearchParams({ task: task.value, width: width.value, height: height.value });
+    ESTIMATED.forEach(function (name) {
+      const input = form.elements.namedItem(name);
+      if (input) query.set(name, input.value);
+    });
     setText("status", "Updating…");
     try {
       const response = await fetch(boundsUrl + "?" + query.toString(), {
@@ -84,6 +133,7 @@
         signal: inflight.signal,
       });
       const data = await response.json();
+      showEstimate(data.estimate);
       if (!response.ok) {
         bounds = null;
         setText("status", data.error || "Cannot compute the bounds for these values.");
@@ -108,8 +158,16 @@
   }
 
   task.addEventListener("change", function () {
-    showTaskFields();
+    showOptionFields();
     scheduleBounds();
+  });
+  ESTIMATED.forEach(function (name) {
+    const input = form.elements.namedItem(name);
+    if (!input) return;
+    input.addEventListener(input.tagName === "SELECT" ? "change" : "input", function () {
+      if (name === "fidelity") showOptionFields();
+      scheduleBounds();
+    });
   });
   [width, height].forEach(function (input) {
     input.addEventListener("input", scheduleBounds);
@@ -132,6 +190,6 @@
     });
   });
 
-  showTaskFields();
+  showOptionFields();
   fetchBounds();
 })();

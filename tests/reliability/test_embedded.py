@@ -23,7 +23,7 @@ from tests.reliability.conftest import base_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(databases=[])]
 
-CONFIG = {"task": "sr_x2", "n_trials": 3, "resolution": [320, 180],
+CONFIG = {"task": "sr_x2", "n_trials": 3, "resolution": [320, 180], "rungs": None,
           "budget": {"steps": 60, "batch_size": 4, "patch_size": 16}}
 ENDS = ("search_done", "search_failed", "search_cancelled")
 

@@ -1,6 +1,7 @@
 """How a worker's end settles its search (tasks.finish), against a real Optuna RDB study:
-the engine's count decides, a killed worker's trial does not stay 'running', and a search
-whose proposals ran out ends instead of reading 'running' forever."""
+the engine says whether work is left (`report["complete"]`), the last worker to end finishes
+the search, work a killed worker left is taken up by a follow-up worker, the engine's count
+is the count, and a killed worker's trial (or promotion) does not stay 'running'."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from pytest_django.fixtures import Settings
 
 from engine.config import SearchConfig
 from engine.search.search import counted_trials
-from engine.search.study import make_storage
+from engine.search.study import GRACE_SECONDS, make_storage
 from webapp.studio import tasks
 from webapp.studio.models import Clip, Search, Trial
 
 pytestmark = [pytest.mark.django_db,
               pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")]
-REPORT = {"timing": {"trained_trials": 99}}  # deliberately wrong: `counted` must win
+# `trained_trials` deliberately wrong: `counted` must win.
+REPORT = {"timing": {"trained_trials": 99}, "complete": True}
+WORK_LEFT = {**REPORT, "complete": False}
 
 
 @pytest.fixture
@@ -88,19 +91,83 @@ def test_a_search_whose_proposals_ran_out_ends(storage_url: str) -> None:
     assert event.kind == "search_done" and "ran out" in event.payload["reason"]
 
 
-def test_short_while_another_worker_still_trains_stays_running(storage_url: str) -> None:
+@pytest.fixture
+def follow_ups(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple, int]]:
+    """search_worker.apply_async recorded (no broker here): (args, countdown)."""
+    calls: list[tuple[tuple, int]] = []
+    monkeypatch.setattr(tasks.search_worker, "apply_async",
+                        lambda args, countdown: calls.append((args, countdown)))
+    return calls
+
+
+def test_work_left_while_another_worker_still_trains_stays_running(
+        storage_url: str, follow_ups: list) -> None:
+    """A worker that ran out of jobs while another still promotes: the other finishes it."""
     search = make_search(n_trials=3, workers=2)
     make_study(search, storage_url, ["counted", "running"])
-    tasks.finish(search.pk, REPORT, counted=1)
+    tasks.finish(search.pk, WORK_LEFT, counted=1)
     search.refresh_from_db()
     assert (search.status, search.finished_at) == ("running", None)
     assert search.finished_trials == 1 and not search.events.exists()
+    assert search.report == WORK_LEFT and follow_ups == []
+    # The last worker's report says the work is done: now it is finished, once.
+    tasks.finish(search.pk, REPORT, counted=3)
+    search.refresh_from_db()
+    assert (search.status, search.finished_trials) == ("finished", 3)
+    tasks.finish(search.pk, {**REPORT, "hypervolume": 1.0}, counted=3)  # a straggler
+    search.refresh_from_db()
+    assert search.report["hypervolume"] == 1.0  # the newer complete report is kept ...
+    assert list(search.events.values_list("kind", flat=True)) == ["search_done"]  # ... once
 
 
-def test_short_after_a_cancel_is_cancelled(storage_url: str) -> None:
+def test_work_left_by_a_killed_worker_gets_a_follow_up_worker(
+        storage_url: str, follow_ups: list) -> None:
+    """One worker, and Optuna still holds a dead worker's trial (its grace period not over):
+    the search stays running and a worker is queued for when Optuna frees that trial."""
+    search = make_search(n_trials=3)
+    make_study(search, storage_url, ["counted", "running"])
+    tasks.finish(search.pk, WORK_LEFT, counted=1, worker=0)
+    search.refresh_from_db()
+    assert search.status == "running" and not search.events.exists()
+    assert follow_ups == [((search.pk, 0, 1), tasks.FOLLOW_UP_S)]
+    assert tasks.FOLLOW_UP_S > GRACE_SECONDS
+    # A follow-up that still finds work left queues the next; after the last, the search
+    # reads interrupted (resumable), and its orphan is settled.
+    tasks.finish(search.pk, WORK_LEFT, counted=1, follow_up=tasks.MAX_FOLLOW_UPS)
+    search.refresh_from_db()
+    assert search.status == "interrupted" and "resume it" in search.error
+    assert len(follow_ups) == 1
+    assert search.trials.get(number=1).state == "failed"
+    assert list(search.events.values_list("kind", flat=True)) == ["search_interrupted"]
+
+
+def test_work_left_after_a_cancel_is_cancelled(storage_url: str, follow_ups: list) -> None:
     search = make_search(n_trials=3, cancel_requested=True)
     make_study(search, storage_url, ["counted"])
-    tasks.finish(search.pk, REPORT, counted=1)
+    tasks.finish(search.pk, WORK_LEFT, counted=1)
     search.refresh_from_db()
-    assert search.status == "cancelled"
+    assert search.status == "cancelled" and follow_ups == []
     assert list(search.events.values_list("kind", flat=True)) == ["search_cancelled"]
+
+
+def test_a_killed_promotion_leaves_its_candidate_at_its_last_rung(storage_url: str) -> None:
+    """The candidate's row read 'running' (its promotion under way) when the worker died:
+    it goes back to its completed rung, not to 'failed'."""
+    search = make_search(n_trials=1)
+    study = optuna.create_study(storage=make_storage(storage_url),
+                                study_name=tasks.engine_config(search).study_name,
+                                directions=["maximize", "minimize"])
+    first = study.ask()  # candidate 0, trained on rung 0 (as engine.search.evaluation)
+    for key, value in {"rung": 0, "candidate": 0, "outcome": "trained", "counted": True,
+                       "result": {"psnr": 31.0, "ssim": 0.9, "macs": 1000, "steps": 300,
+                                  "train_seconds": 1.0}}.items():
+        first.set_user_attr(key, value)
+    study.tell(first, [31.0, 1000.0])
+    study.enqueue_trial({}, user_attrs={"candidate": 0, "rung": 1})
+    study.ask()  # its promotion, RUNNING when the worker died
+    Trial.objects.create(search=search, number=0, state="running", psnr=31.0, rung=0,
+                         promoting=1, rungs=[{"rung": 0, "trial": 0, "steps": 300,
+                                              "psnr": 31.0}])
+    tasks.finish(search.pk, REPORT, counted=counted_trials(study))
+    row = search.trials.get(number=0)
+    assert (row.state, row.rung, row.promoting, row.psnr) == ("complete", 0, None, 31.0)

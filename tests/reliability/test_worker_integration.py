@@ -1,10 +1,12 @@
 """The scaled mode end to end with real parts: daphne and `celery worker` subprocesses on
 Redis (db 14) and PostgreSQL, a real WebSocket client, and the engine's tiny searches.
 
-1. a search runs to completion and the socket receives every persisted event, in order;
+1. a multi-fidelity search runs to completion (candidates promoted through tiny rungs, one
+   row per candidate) and the socket receives every persisted event, in order;
 2. cancelling a running search stops it within one trial;
 3. SIGKILL of the worker mid-trial, a new worker, resume: exactly n counted trials, none lost,
-   none duplicated, no row left 'running'.
+   none duplicated, no row left 'running';
+4. two workers share one multi-fidelity search; the last one to end finishes it.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from tests.reliability.conftest import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(databases=[])]
 
-TINY = {"task": "sr_x2", "n_trials": 3, "resolution": [320, 180],
+# Single fidelity (rungs None) where a scenario counts trials; tiny rungs where it promotes.
+TINY = {"task": "sr_x2", "n_trials": 3, "resolution": [320, 180], "rungs": None,
         "budget": {"steps": 10, "batch_size": 4, "patch_size": 16}}
+TINY_RUNGS = {"min_steps": 10, "max_steps": 40, "eta": 2}  # 10 -> 20 -> 40 steps
 KILL_STEPS = 150  # a trial lasts ~0.5-3 s here: long enough to be killed mid-training
 ENDS = ("search_done", "search_failed", "search_cancelled")
 LATENCY_GUARD_MS = 1000  # a loaded 2-core machine; the numbers printed are the measurement
@@ -56,7 +60,7 @@ def counted_finishes(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_search_runs_to_completion_and_streams_every_event(stack: Stack) -> None:
-    created, http = create_search(stack, TINY)
+    created, http = create_search(stack, {**TINY, "rungs": TINY_RUNGS})
     search_id = created["search"]
     listener = listen(stack, search_id, http)
     try:
@@ -88,6 +92,14 @@ def test_search_runs_to_completion_and_streams_every_event(stack: Stack) -> None
     assert sorted(n for n, t in rows.items() if t["state"] == "complete") == sorted(
         e["trial"]["number"] for e in finishes)
     assert not [t for t in state["trials"] if t["state"] == "running"]
+    # Promotions: further Optuna trials, each finishing in its candidate's row (3 -> 2 -> 1).
+    promotions = [e for e in received if e["kind"] == "trial_finished" and e["rung"] > 0]
+    assert sorted(e["rung"] for e in promotions) == [1, 1, 2]
+    assert {e["trial"]["number"] for e in promotions} <= set(rows)
+    assert sorted(t["rung"] for t in rows.values() if t["state"] == "complete") == [0, 1, 2]
+    assert state["search"]["evaluations_done"] == state["search"]["evaluations_planned"] == 6
+    assert {n for n, t in rows.items() if t["on_front"]} == set(state["front"])
+    assert received[-1]["kind"] == "search_done"
     assert "Exception inside application" not in stack.web.text(), stack.web.tail()
     print()
     summary = print_latency("scaled (Redis channel layer)", listener)
@@ -178,7 +190,8 @@ def test_killed_worker_then_resume_counts_every_trial_exactly_once(stack: Stack)
         == counted_numbers
     # None lost: what had finished before the kill is still there, unchanged.
     for number, row in before.items():  # (the front moves as later trials arrive)
-        assert {**rows[number], "on_front": None} == {**row, "on_front": None}, number
+        moved = {"on_front": None, "seq": None}  # a row whose flag changes takes a new seq
+        assert {**rows[number], **moved} == {**row, **moved}, number
     # The killed trial is not counted and its row does not stay 'running'.
     assert victim not in counted_numbers
     assert rows[victim]["state"] == "failed" and "stopped mid-trial" in rows[victim]["reason"]
@@ -194,7 +207,7 @@ def test_two_workers_share_one_search(stack: Stack) -> None:
     study; together they end with exactly the requested number of counted trials."""
     first = stack.worker
     second = stack.start_worker()
-    config = {**TINY, "n_trials": 6, "budget": {**TINY["budget"], "steps": 60}}
+    config = {**TINY, "n_trials": 6, "rungs": TINY_RUNGS}
     created = run_driver(stack.env, "create", json.dumps({
         "username": f"user-{uuid.uuid4().hex[:8]}", "password": "correct horse 42",
         "clip": str(TINY_CLIP), "config": config, "workers": 2}))
@@ -209,10 +222,16 @@ def test_two_workers_share_one_search(stack: Stack) -> None:
     finally:
         listener.close()
     state = run_driver(stack.env, "dump", str(search_id))
-    # Each worker stops once 6 are counted; a trial the other worker had already started
-    # still finishes (as with Optuna's MaxTrialsCallback): at most workers - 1 extra.
-    assert state["search"]["status"] == "finished" and 6 <= state["optuna"]["counted"] <= 7
+    # Each worker stops starting candidates once 6 are done or under way; two reading the
+    # study at the same moment may both start the 6th: at most workers - 1 extra.
+    counted = state["optuna"]["counted"]
+    assert state["search"]["status"] == "finished" and 6 <= counted <= 7
+    trained = [t for t in state["optuna"]["trials"] if t["outcome"] == "trained"]
+    per_rung = [sum(t["rung"] == k for t in trained) for k in range(3)]
+    assert per_rung[0] == counted and per_rung[1:] == [-(-counted // 2), -(-counted // 4)]
+    assert state["search"]["evaluations_done"] == len(trained)
     numbers = [t["number"] for t in state["trials"]]
     assert len(numbers) == len(set(numbers))
+    assert not [t for t in state["trials"] if t["state"] == "running"]
     for worker in (first, second):  # each process ran a share of the search
         assert "search_worker" in worker.text() and "succeeded" in worker.text(), worker.tail()

@@ -85,11 +85,11 @@ def test_owner_gets_a_snapshot_then_every_increment_in_order(search: Search, use
 
     def progress() -> None:
         sink.emit(TrialFinished(trial=record(0, 30.0, 5000), finished=1, n_trials=3,
-                                on_front=True))
+                                on_front=True, front=[0]))
         sink.emit(TrialStarted(number=1, genome=GENOME, macs=9000))
         sink.emit(TrainingProgress(number=1, step=5, steps=10, loss=0.1))
         sink.emit(TrialFinished(trial=record(1, 31.0, 9000), finished=2, n_trials=3,
-                                on_front=True))
+                                on_front=True, front=[0, 1]))
         announce(search.pk, "cancel_requested", {})
 
     headers = [ORIGIN, session_cookie(user)]

@@ -7,15 +7,19 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from engine.config import TrainBudget
+from engine.train.checkpoint import latest_state
+from engine.train.trainer import stable_steps
 from tests.webapp.test_previews import searched  # noqa: F401  # the real tiny search
 from webapp.studio.full_training import full_train_task
 from webapp.studio.models import Search
+from webapp.studio.tasks import engine_config
 
 
 @pytest.mark.django_db
 def test_full_training_then_preview_and_download(client_in: Client, searched: Search,  # noqa: F811
                                                  django_capture_on_commit_callbacks) -> None:
-    number = searched.report["pareto_front"][0]["number"]
+    number = searched.report["trials"][0]["number"]
     with django_capture_on_commit_callbacks() as callbacks:
         response = client_in.post(f"/searches/{searched.pk}/full-train",
                                   {"candidate": f"trial-{number}", "steps": "100"})
@@ -27,6 +31,12 @@ def test_full_training_then_preview_and_download(client_in: Client, searched: Se
     assert f"full-trial-{number}".encode() in page.content
     done = searched.events.get(kind="full_training_done").payload
     assert done["steps"] == 100 and 15 < done["psnr"] < 50
+    # It continued the candidate's state at its top rung (40 steps: the constant-rate phase
+    # ends at 32), optimizer included, instead of starting over.
+    state = latest_state(engine_config(searched).out_dir, number)
+    assert state is not None and state.name == f"candidate-{number}-rung1.pt"
+    assert done["continued_from_step"] == stable_steps(40, TrainBudget()) == 32
+    assert searched.events.get(kind="full_training_started").payload["from_state"] is True
     preview = client_in.post(f"/searches/{searched.pk}/previews",
                              {"candidate": f"full-trial-{number}"})
     assert preview.status_code == 302

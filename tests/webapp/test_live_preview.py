@@ -17,7 +17,7 @@ from webapp.studio.tasks import engine_config
 @pytest.mark.django_db
 def test_front_trial_gets_a_before_after_crop(client_in: Client, searched: Search,  # noqa: F811
                                               other_user: User) -> None:
-    trial = searched.report["pareto_front"][0]
+    trial = searched.report["trials"][0]
     sink = LivePreviewSink(searched.pk, engine_config(searched))
     sink.emit(TrialFinished(trial=trial, finished=1, n_trials=1, on_front=True))
     event = searched.events.get(kind="front_preview")

@@ -39,9 +39,10 @@ def test_another_users_clip_cannot_be_searched(client_in: Client, other_user: Us
     assert page.status_code == 200 and "city_tiny.mp4" not in page.content.decode()
     response = client_in.post(reverse("studio:search_new"), {
         "clip": theirs.pk, "task": "sr_x2", "quality": "psnr", "cost": "macs", "width": 1280,
-        "height": 720, "strategy": "nsga2", "n_trials": 4, "steps": 100, "workers": 1,
-        "seed": 0})
+        "height": 720, "strategy": "nsga2", "n_trials": 4, "fidelity": "single", "steps": 100,
+        "workers": 1, "seed": 0})
     assert response.status_code == 400
+    assert list(response.context["form"].errors) == ["clip"]
     assert Search.objects.count() == 0
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from engine.config import TrainBudget
+from engine.config import Rungs, TrainBudget
 from engine.search.search import run_search
 from webapp.studio.models import Clip, Preview, Search
 from webapp.studio.previews import render_preview_task
@@ -19,10 +19,13 @@ from webapp.studio.tasks import engine_config
 
 @pytest.fixture
 def searched(user: User, make_clip: Callable, make_search: Callable, settings) -> Search:
-    """A search whose engine run really happened: its trial has trained weights."""
+    """A search whose engine run really happened: its one candidate trained on two rungs
+    (20 then 40 steps) and has weights and a saved training state."""
     clip: Clip = make_clip(user)
     search = make_search(clip, n_trials=1, resolution=(320, 180), strategy="random",
-                         budget=TrainBudget(steps=5, batch_size=4, patch_size=16))
+                         budget=TrainBudget(batch_size=4, patch_size=16),
+                         rungs=Rungs(min_steps=20, max_steps=40, eta=2),
+                         prototype_reference=False)  # IMDN: see test_progress
     report = run_search(engine_config(search), cache_root=settings.STUDIO_CACHE_DIR)
     search.report = report
     search.save()
@@ -32,7 +35,7 @@ def searched(user: User, make_clip: Callable, make_search: Callable, settings) -
 @pytest.mark.django_db
 def test_preview_renders_and_serves_ranges(client_in: Client, searched: Search,
                                            django_capture_on_commit_callbacks) -> None:
-    number = searched.report["pareto_front"][0]["number"]
+    number = searched.report["trials"][0]["number"]
     with django_capture_on_commit_callbacks() as callbacks:
         response = client_in.post(f"/searches/{searched.pk}/previews",
                                   {"candidate": f"trial-{number}", "mode": "measured"})
@@ -74,7 +77,7 @@ def test_model_bundle_download(client_in: Client, searched: Search, other_user: 
     import json
     import zipfile
 
-    number = searched.report["pareto_front"][0]["number"]
+    number = searched.report["trials"][0]["number"]
     response = client_in.get(f"/searches/{searched.pk}/models/trial-{number}.zip")
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith("attachment")
@@ -82,8 +85,8 @@ def test_model_bundle_download(client_in: Client, searched: Search, other_user: 
     assert set(archive.namelist()) >= {"model.onnx", "model.torchscript.pt", "model_card.json",
                                        "MODEL_CARD.md"}
     card = json.loads(archive.read("model_card.json"))
-    assert card["architecture"] == searched.report["pareto_front"][0]["arch"]
-    assert card["macs"] == searched.report["pareto_front"][0]["macs"]
+    assert card["architecture"] == searched.report["trials"][0]["arch"]
+    assert card["macs"] == searched.report["trials"][0]["macs"]
     assert client_in.get(f"/searches/{searched.pk}/models/trial-999.zip").status_code == 404
     stranger = Client()
     stranger.force_login(other_user)

@@ -15,7 +15,8 @@ class ClipAdmin(admin.ModelAdmin):
 @admin.register(Search)
 class SearchAdmin(admin.ModelAdmin):
     list_display = ("id", "name", "owner", "clip", "status", "finished_trials", "n_trials",
-                    "workers", "cancel_requested", "created_at", "finished_at")
+                    "evaluations_done", "evaluations_planned", "workers", "device",
+                    "cancel_requested", "created_at", "finished_at")
     list_filter = ("status", "cancel_requested")
     search_fields = ("name", "owner__username", "study_name")
     readonly_fields = ("created_at", "started_at", "finished_at", "event_seq")
@@ -24,9 +25,9 @@ class SearchAdmin(admin.ModelAdmin):
 
 @admin.register(Trial)
 class TrialAdmin(admin.ModelAdmin):
-    list_display = ("search", "number", "state", "arch", "psnr", "ssim", "macs", "params",
-                    "latency_ms", "steps", "on_front")
-    list_filter = ("state", "on_front")
+    list_display = ("search", "number", "state", "rung", "promoting", "arch", "psnr", "ssim",
+                    "macs", "params", "latency_ms", "steps", "on_front", "below_reference")
+    list_filter = ("state", "on_front", "rung", "below_reference")
     search_fields = ("arch",)
     raw_id_fields = ("search",)
 

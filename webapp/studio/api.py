@@ -15,6 +15,7 @@ from engine.data.enhancement import make_task
 from engine.registry import UnknownNameError
 from engine.search.space_bounds import space_bounds
 from webapp.studio.access import owned_search
+from webapp.studio.forms import estimate_from
 from webapp.studio.models import Search
 from webapp.studio.progress import announce
 
@@ -24,7 +25,11 @@ EVENT_PAGE = 500
 @login_required
 @require_GET
 def space_bounds_view(request: HttpRequest) -> JsonResponse:
-    """Smallest and largest MACs/params of the space for a task at an output resolution."""
+    """Smallest and largest MACs/params of the space for a task at an output resolution; with
+    the form's budget fields in the query (`n_trials`, `fidelity`, ...) also `estimate`: the
+    search's cost in steps and time (forms.search_estimate), or its `error`."""
+    # The estimate does not depend on the task or resolution: it answers even when they fail.
+    extra = {"estimate": estimate_from(request.GET)} if "n_trials" in request.GET else {}
     try:
         task = make_task(request.GET.get("task", "sr_x2"))
         width = int(request.GET.get("width", 1280))
@@ -32,11 +37,12 @@ def space_bounds_view(request: HttpRequest) -> JsonResponse:
         if not (16 <= width <= 7680 and 16 <= height <= 4320):
             raise ConfigError("resolution must be between 16x16 and 7680x4320")
     except (UnknownNameError, ConfigError, ValueError) as error:
-        return JsonResponse({"error": str(error)}, status=400)
+        return JsonResponse({"error": str(error), **extra}, status=400)
     bounds = space_bounds(task.scale, (width, height))
     return JsonResponse({"task": task.name, "width": width, "height": height,
                          "min_macs": bounds.min_macs, "max_macs": bounds.max_macs,
-                         "min_params": bounds.min_params, "max_params": bounds.max_params})
+                         "min_params": bounds.min_params, "max_params": bounds.max_params,
+                         **extra})
 
 
 @login_required

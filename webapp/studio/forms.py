@@ -14,6 +14,7 @@ from engine.config import (
     QUALITY_OBJECTIVES,
     ConfigError,
     Constraints,
+    Rungs,
     SearchConfig,
     TrainBudget,
     format_count,
@@ -22,9 +23,18 @@ from engine.config import (
 from engine.data.enhancement import TASKS, make_task
 from engine.search.space_bounds import space_bounds
 from engine.search.strategies import STRATEGIES
+from engine.train.baselines import LEARNED_BASELINES
+from engine.train.trainer import stable_steps
 from webapp.studio.models import Clip
 
 _DEFAULTS = SearchConfig(clip="x")
+_RUNGS = Rungs()
+MULTI, SINGLE = "multi", "single"
+# Optimizer steps per second of one worker process (one torch thread) on the project's
+# 2-core reference CPU, evaluation, latency and study writes included: 4 random genomes x 600
+# steps in 218 s (BENCHMARKS.md, throughput) and 24 NSGA-II trials + 2 baselines x 600 steps
+# in 692 s (README). Larger genomes train slower still; a GPU far faster.
+STEPS_PER_SECOND = (11.0, 22.5)
 # Friendlier labels where the engine's carry a default setting ("sigma 25"); others as-is.
 _TASK_LABELS = {"denoise": "Denoise (Gaussian noise)", "deblock": "Deblock (JPEG artifacts)"}
 _QUALITY_LABELS = {"psnr": "PSNR (dB, Y channel)", "ssim": "SSIM (Y channel)"}
@@ -90,10 +100,33 @@ class SearchForm(forms.Form):
                                 initial=DEFAULT_RESOLUTION[1])
     strategy = forms.ChoiceField(choices=lambda: _choices(STRATEGIES.keys(), _STRATEGY_LABELS),
                                  initial=_DEFAULTS.strategy)
-    n_trials = forms.IntegerField(label="Trials", min_value=1, max_value=500, initial=12)
-    steps = forms.IntegerField(label="Steps per trial", min_value=10, max_value=100_000,
-                               initial=_DEFAULTS.budget.steps,
+    n_trials = forms.IntegerField(label="Candidates", min_value=1, max_value=500,
+                                  initial=_DEFAULTS.n_trials,
+                                  help_text="Architectures trained on the first rung.")
+    fidelity = forms.ChoiceField(
+        label="Fidelity", initial=MULTI,
+        choices=[(MULTI, "Multi-fidelity: promote the best to longer rungs"),
+                 (SINGLE, "Single fidelity: every candidate trains the same steps")],
+        help_text="Multi-fidelity judges the front at the top rung, where short runs can "
+                  "mislead least.")
+    min_steps = forms.IntegerField(label="First-rung steps", required=False, min_value=10,
+                                   max_value=100_000, initial=_RUNGS.min_steps,
+                                   help_text="Every candidate trains this many steps.")
+    max_steps = forms.IntegerField(label="Top-rung steps", required=False, min_value=10,
+                                   max_value=200_000, initial=_RUNGS.max_steps,
+                                   help_text="The final budget: the front and the baselines "
+                                             "are judged there.")
+    eta = forms.IntegerField(label="Eta", required=False, min_value=2, max_value=16,
+                             initial=_RUNGS.eta,
+                             help_text="The best 1/eta of a rung move up to eta times the "
+                                       "steps.")
+    steps = forms.IntegerField(label="Steps per trial", required=False, min_value=10,
+                               max_value=100_000, initial=_DEFAULTS.budget.steps,
                                help_text="Optimizer steps of proxy training per candidate.")
+    teacher = forms.BooleanField(
+        label="Distil from IMDN (pretrained prototype)", required=False,
+        help_text="Super-resolution only: the candidates also learn from IMDN's outputs "
+                  "(its authors' weights, computed once per training frame).")
     workers = forms.IntegerField(min_value=1, max_value=8, initial=1,
                                  help_text="Parallel worker processes sharing the study.")
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=_DEFAULTS.seed)
@@ -109,16 +142,32 @@ class SearchForm(forms.Form):
         ("What to search", ("name", "clip", "task", "noise_sigma", "jpeg_quality")),
         ("Objectives", ("quality", "cost")),
         ("Budget", ("max_macs", "max_params", "max_latency_ms", "width", "height")),
-        ("Search", ("strategy", "n_trials", "steps", "workers", "seed")),
+        ("Search", ("strategy", "n_trials", "workers", "seed")),
+        ("Training", ("fidelity", "min_steps", "max_steps", "eta", "steps", "teacher")),
     )
+    # Fields that apply to one value of another field: shown only then (search_new.js).
+    ONLY = {"noise_sigma": ("task", "denoise"), "jpeg_quality": ("task", "deblock"),
+            "min_steps": ("fidelity", MULTI), "max_steps": ("fidelity", MULTI),
+            "eta": ("fidelity", MULTI), "steps": ("fidelity", SINGLE)}
 
     def __init__(self, *args: Any, user: AbstractBaseUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["clip"].queryset = Clip.objects.filter(owner=user)
         self.config: SearchConfig | None = None
 
-    def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
-        return [(legend, [self[name] for name in names]) for legend, names in self.SECTIONS]
+    def current(self, name: str) -> Any:
+        """The value a field shows: the posted one, else its initial value."""
+        if self.is_bound and self.data.get(name):
+            return self.data.get(name)
+        return self[name].initial
+
+    def sections(self) -> list[tuple[str, list[tuple[forms.BoundField, Any, bool]]]]:
+        """(legend, [(field, (controlling field, value) or None, hidden now)])."""
+        def row(name: str) -> tuple[forms.BoundField, Any, bool]:
+            only = self.ONLY.get(name)
+            return self[name], only, only is not None and self.current(only[0]) != only[1]
+
+        return [(legend, [row(name) for name in names]) for legend, names in self.SECTIONS]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -126,6 +175,22 @@ class SearchForm(forms.Form):
             return data
         sigma = data.get("noise_sigma")
         quality = data.get("jpeg_quality")
+        needed = ("min_steps", "max_steps", "eta") if data["fidelity"] == MULTI else ("steps",)
+        for name in needed:
+            if data.get(name) is None:
+                self.add_error(name, "Needed for this fidelity.")
+        if data.get("teacher") and not data["task"].startswith("sr_"):
+            label = dict(task_choices()).get(data["task"], data["task"])
+            self.add_error("teacher", f"Distillation needs a super-resolution task: {label} "
+                                      "has no pretrained prototype (IMDN is x2/x3/x4 SR). "
+                                      "Untick it, or pick a super-resolution task.")
+        if self.errors:
+            return data
+        try:
+            rungs, budget = fidelity_settings(data)
+        except ConfigError as error:
+            self.add_error(_rung_field(str(error)), str(error))
+            return data
         try:
             config = SearchConfig(
                 clip="x",  # tasks.engine_config fills in the stored clip's path
@@ -133,7 +198,9 @@ class SearchForm(forms.Form):
                 n_trials=data["n_trials"],
                 strategy=data["strategy"],
                 objectives=(data["quality"], data["cost"]),
-                budget=TrainBudget(steps=data["steps"]),
+                budget=budget,
+                rungs=rungs,
+                teacher="imdn" if data.get("teacher") else None,
                 constraints=Constraints(max_macs=data.get("max_macs"),
                                         max_params=data.get("max_params"),
                                         max_latency_ms=data.get("max_latency_ms")),
@@ -163,3 +230,73 @@ class SearchForm(forms.Form):
             self.add_error("max_params", (
                 f"no architecture meets max params {format_count(limits.max_params)}: the "
                 f"smallest has {format_count(bounds.min_params)} parameters"))
+
+
+def fidelity_settings(data: dict[str, Any]) -> tuple[Rungs | None, TrainBudget]:
+    """The engine's rungs (None: single fidelity) and training budget for the form's
+    fidelity fields; raises the engine's ConfigError (Rungs validates itself)."""
+    if data.get("fidelity", MULTI) == SINGLE:
+        return None, TrainBudget(steps=int(data["steps"]))
+    rungs = Rungs(min_steps=int(data["min_steps"]), max_steps=int(data["max_steps"]),
+                  eta=int(data["eta"]))
+    return rungs, TrainBudget()
+
+
+def _rung_field(message: str) -> str:
+    """The form field an engine message about rungs names first (min_steps, max_steps, eta)."""
+    places = {name: message.find(name) for name in ("min_steps", "max_steps", "eta")}
+    named = {name: at for name, at in places.items() if at >= 0}
+    return min(named, key=named.__getitem__) if named else "min_steps"
+
+
+def search_estimate(config: SearchConfig, workers: int = 1) -> dict[str, Any]:
+    """What a search costs in optimizer steps, and roughly in time.
+
+    Every candidate trains the first rung; a promotion from rung k to k + 1 continues the
+    candidate's constant-rate state from the end of rung k's stable phase (the decay of rung
+    k is redone at the longer budget), so it costs steps[k+1] - stable_steps(steps[k]); the
+    learned baselines train to the top rung. Counts per rung are the engine's plan
+    (Rungs.planned). The time range divides by STEPS_PER_SECOND, measured on a 2-core CPU."""
+    steps = list(config.rung_steps)
+    planned = (config.rungs.planned(config.n_trials) if config.rungs is not None
+               else [config.n_trials])
+    candidate_steps = planned[0] * steps[0]
+    promotion_steps = sum(planned[k + 1] * (steps[k + 1] - stable_steps(steps[k], config.budget))
+                          for k in range(len(steps) - 1))
+    baseline_steps = len(LEARNED_BASELINES) * steps[-1] if config.learned_baselines else 0
+    total = candidate_steps + promotion_steps + baseline_steps
+    workers = max(1, workers)
+    slow, fast = STEPS_PER_SECOND
+    return {
+        "rung_steps": steps, "evaluations_per_rung": planned, "evaluations": sum(planned),
+        "candidate_steps": candidate_steps, "promotion_steps": promotion_steps,
+        "baseline_steps": baseline_steps, "total_steps": total, "workers": workers,
+        # Each worker on its own core; fastest first.
+        "seconds": [total / (fast * workers), total / (slow * workers)],
+        "steps_per_second": [slow, fast],
+    }
+
+
+def estimate_from(values: Any) -> dict[str, Any]:
+    """search_estimate for raw form values (a POST, or the page's query while the user
+    types); {"error": the engine's message} when they do not make a search."""
+    def number(name: str, default: int) -> int:
+        text = values.get(name)
+        if text in (None, ""):
+            return default
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {text!r}") from None
+
+    try:
+        rungs, budget = fidelity_settings({
+            "fidelity": values.get("fidelity") or MULTI,
+            "min_steps": number("min_steps", _RUNGS.min_steps),
+            "max_steps": number("max_steps", _RUNGS.max_steps),
+            "eta": number("eta", _RUNGS.eta), "steps": number("steps", _DEFAULTS.budget.steps)})
+        config = SearchConfig(clip="x", n_trials=number("n_trials", _DEFAULTS.n_trials),
+                              budget=budget, rungs=rungs)
+        return search_estimate(config, number("workers", 1))
+    except ConfigError as error:
+        return {"error": str(error)}

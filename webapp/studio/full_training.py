@@ -1,7 +1,9 @@
-"""Full training from the studio: a chosen trial trained on for a longer budget by a worker,
-with progress over the search's channel. Resumable: starting it again (or a redelivered task
-after a worker died) continues from the last saved step. The result is the checkpoint
-`full-trial-N`, which previews and downloads accept like any candidate."""
+"""Full training from the studio: a chosen candidate trained on to a longer budget by a
+worker, with progress over the search's channel. It continues the candidate's saved training
+state from its highest rung (engine full_train's `start_from`), so the optimizer never
+restarts. Resumable: starting it again (or a redelivered task after a worker died) continues
+from the last saved step. The result is the checkpoint `full-trial-N`, which previews and
+downloads accept like any candidate."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from engine.search.search import prepare
-from engine.train.checkpoint import checkpoint_path
+from engine.train.checkpoint import checkpoint_path, latest_state
 from engine.train.full_train import full_train
 from webapp.studio.access import owned_search
 from webapp.studio.broadcast import group_send
@@ -53,18 +55,24 @@ def full_train_task(search_id: int, candidate: str, steps: int) -> None:
             "seq": None, "kind": "full_training_progress", "candidate": name,
             "step": step, "steps": steps, "loss": loss}})
 
-    announce(search_id, "full_training_started", {"candidate": name, "steps": steps})
+    # The candidate's saved training state at its highest rung: full training continues it
+    # (weights, optimizer, data stream) instead of restarting the optimizer.
+    state = latest_state(config.out_dir, int(candidate.split("-")[1]))
+    announce(search_id, "full_training_started",
+             {"candidate": name, "steps": steps, "from_state": state is not None})
     try:
         data = prepare(config)
         result = full_train(checkpoint_path(config.out_dir, candidate), out, data.task,
                             data.train_pairs, data.eval_pairs, config.budget, steps,
-                            config.seed, progress)
+                            config.seed, progress, start_from=state)
     except Exception as error:
         log.exception("full training of %s failed", name)
         announce(search_id, "full_training_failed", {"candidate": name, "error": str(error)})
         return
     summary = {"candidate": name, "from": candidate, "psnr": result["psnr"],
                "ssim": result["ssim"], "steps": steps,
+               # 0: started from the checkpoint's weights with a fresh optimizer
+               "continued_from_step": result["continued_from_step"],
                "train_seconds": result["train_seconds"]}
     out.with_suffix(".json").write_text(json.dumps(summary))
     announce(search_id, "full_training_done", summary)
@@ -86,6 +94,6 @@ def full_train_start(request: HttpRequest, search_id: int) -> HttpResponse:
         return HttpResponse(f"{candidate} has no trained weights: pick a complete trial",
                             status=400, content_type="text/plain")
     full_train_task.delay_on_commit(search.pk, candidate, steps)
-    messages.info(request, f"Full training of {candidate} for {steps:,} steps started; it "
+    messages.info(request, f"Full training of {candidate} to {steps:,} steps started; it "
                            f"appears below as full-{candidate} when done.")
     return redirect("studio:search_detail", search_id=search.pk)

@@ -10,6 +10,27 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from engine.config import SearchConfig
+
+
+def rung_plan(config: SearchConfig) -> list[int]:
+    """Evaluations the engine plans at each rung for `config` (engine Rungs.planned)."""
+    if config.rungs is None:
+        return [config.n_trials]
+    return config.rungs.planned(config.n_trials)
+
+
+def search_plan(config: dict[str, Any]) -> tuple[list[int], list[int]]:
+    """(steps of each rung, evaluations planned at each rung) of a stored config. One the
+    engine refuses reads as one rung of its budget: its search fails visibly when it runs,
+    and pages that show it must still render."""
+    try:
+        engine = SearchConfig.from_dict({**config, "clip": "x"})
+    except (TypeError, ValueError):  # ConfigError is a ValueError
+        steps = int((config.get("budget") or {}).get("steps", 0))
+        return [steps], [int(config.get("n_trials", 0))]
+    return list(engine.rung_steps), rung_plan(engine)
+
 
 def clip_upload_path(clip: Clip, filename: str) -> str:
     # Never the user's file name on disk: a random name in the owner's folder.
@@ -70,7 +91,12 @@ class Search(models.Model):
     study_name = models.CharField(max_length=200, blank=True)
     baselines = models.JSONField(default=list, blank=True)
     report = models.JSONField(null=True, blank=True)
-    finished_trials = models.PositiveIntegerField(default=0)
+    finished_trials = models.PositiveIntegerField(default=0)  # first-rung candidates counted
+    # Evaluations over all rungs (a candidate's first rung and each promotion): the unit of
+    # progress and ETA, from the engine's search_started / trial_finished events.
+    evaluations_done = models.PositiveIntegerField(default=0)
+    evaluations_planned = models.PositiveIntegerField(default=0)
+    device = models.CharField(max_length=16, blank=True)  # where the last worker trained
     event_seq = models.PositiveBigIntegerField(default=0)  # last event's sequence number
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -96,13 +122,22 @@ class Search(models.Model):
         return f"search-{self.pk}"
 
     def to_dict(self) -> dict[str, Any]:
+        rung_steps, plan = search_plan(self.config)
         return {
             "id": self.pk, "name": str(self), "clip": self.clip_id, "config": self.config,
             "workers": self.workers, "status": self.status,
             "cancel_requested": self.cancel_requested, "error": self.error,
             "n_trials": self.n_trials, "finished_trials": self.finished_trials,
+            # Progress counts evaluations over all rungs: done, and planned (the engine's
+            # count once a worker announced it, else what the config implies).
+            "evaluations_done": self.evaluations_done,
+            "evaluations_planned": self.evaluations_planned or sum(plan),
+            "rung_steps": rung_steps, "rung_plan": plan, "top_rung": len(rung_steps) - 1,
+            "device": self.device,
             "baselines": self.baselines, "seq": self.event_seq,
             "hypervolume": (self.report or {}).get("hypervolume"),
+            # False while work is left (a cancelled search); None before any report.
+            "complete": (self.report or {}).get("complete"),
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
@@ -110,7 +145,9 @@ class Search(models.Model):
 
 
 class Trial(models.Model):
-    """An idempotent copy of one Optuna trial, keyed by (search, number)."""
+    """One candidate of a search, keyed by (search, number): `number` is the candidate's
+    first Optuna trial; its promotions to longer rungs update the same row (the engine's
+    candidate record, engine.search.report.candidate_records)."""
 
     search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="trials")
     number = models.PositiveIntegerField()
@@ -124,7 +161,13 @@ class Trial(models.Model):
     latency_ms = models.FloatField(null=True, blank=True)
     steps = models.PositiveIntegerField(null=True, blank=True)
     train_seconds = models.FloatField(null=True, blank=True)
-    on_front = models.BooleanField(default=False)
+    on_front = models.BooleanField(default=False)  # on the engine's top-rung front
+    rung = models.PositiveSmallIntegerField(default=0)  # highest rung completed
+    # Per completed rung: {rung, trial, steps, psnr, ssim, train_seconds} ({rung, failed}
+    # for a promotion whose training diverged).
+    rungs = models.JSONField(default=list, blank=True)
+    promoting = models.PositiveSmallIntegerField(null=True, blank=True)  # rung under way
+    below_reference = models.BooleanField(default=False)  # psnr <= the no-learning reference
     reason = models.TextField(blank=True)
     seq = models.PositiveBigIntegerField(default=0)  # event that last changed this row
     updated_at = models.DateTimeField(auto_now=True)
@@ -137,7 +180,8 @@ class Trial(models.Model):
     # What the live page's table and chart show of a trial: `to_dict(genome=False)`, which
     # `Trial.objects.values(*Trial.ROW_FIELDS)` also reads (no model instances) for big searches.
     ROW_FIELDS = ("number", "state", "arch", "psnr", "ssim", "macs", "params", "latency_ms",
-                  "steps", "train_seconds", "on_front", "reason", "seq")
+                  "steps", "train_seconds", "on_front", "rung", "rungs", "promoting",
+                  "below_reference", "reason", "seq")
 
     def to_dict(self, genome: bool = True) -> dict[str, Any]:
         """The row as JSON. `genome=False` is the slim row (ROW_FIELDS): the genome, the bulk

@@ -1,16 +1,18 @@
 """Thin Celery tasks: take primary keys, load rows, call the engine with a StudioSink.
 
-`launch_search` prepares the shared Optuna study (frames, baselines) and fans out
-`search_worker` tasks; each worker runs ask/evaluate/tell on the shared study (Optuna's own
-distributed pattern), so the same code serves one process or many machines.
+`launch_search` prepares the shared Optuna study (frames, reference, seeds) and fans out
+`search_worker` tasks; each worker runs the engine's job loop on the shared study (new
+candidates, promotions to longer rungs, learned baselines: Optuna's own distributed pattern),
+so the same code serves one process or many machines. Everything goes through the engine's
+life-cycle facade (engine.search.lifecycle): the rung logic and the study stay behind it.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
-import optuna
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
@@ -19,15 +21,19 @@ from django.utils import timezone
 from engine.config import ConfigError, SearchConfig
 from engine.data.video_io import ClipError
 from engine.registry import UnknownNameError
-from engine.search.report import trial_record
-from engine.search.search import SearchError, run_search, start_search
-from engine.search.study import StudyError, make_storage
+from engine.search import lifecycle
+from engine.search.search import SearchError
+from engine.search.study import GRACE_SECONDS, HEARTBEAT_SECONDS, StudyError
 from webapp.studio.models import Search, Trial
-from webapp.studio.progress import StudioSink, announce, trial_defaults
+from webapp.studio.progress import StudioSink, announce, reference_psnr, trial_defaults
 
 log = logging.getLogger(__name__)
 USER_ERRORS = (ConfigError, ClipError, SearchError, StudyError, UnknownNameError)
 ORPHANED = "its worker stopped mid-trial; not counted, the genome may be retried"
+# A killed worker's evaluation is freed once its heartbeat is older than the grace period:
+# a follow-up worker starts after that, a few times at most.
+FOLLOW_UP_S = GRACE_SECONDS + HEARTBEAT_SECONDS
+MAX_FOLLOW_UPS = 3
 
 
 def engine_config(search: Search) -> SearchConfig:
@@ -50,16 +56,19 @@ def fail(search_id: int, error: Exception | str) -> None:
     announce(search_id, "search_failed", {"error": message})
 
 
-def sync_trials(search: Search, study: optuna.Study) -> None:
-    """Rows left 'running' by a killed worker take the state Optuna now has for them."""
-    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+def sync_trials(search: Search, candidates: list[dict[str, Any]]) -> None:
+    """Rows left 'running' by a killed worker take the state the engine now has for their
+    candidate (lifecycle.settle: a promotion killed with its worker leaves the candidate at
+    its last completed rung)."""
+    records = {r["number"]: r for r in candidates}
+    reference = reference_psnr(search.baselines)
     for row in search.trials.filter(state="running"):
-        trial = by_number.get(row.number)
-        if trial is not None and trial.state != optuna.trial.TrialState.RUNNING:
-            record = trial_record(trial)
-            if record["state"] == "failed" and not record.get("reason"):
-                record["reason"] = ORPHANED
-            Trial.objects.filter(pk=row.pk).update(**trial_defaults(record))
+        record = records.get(row.number)
+        if record is None or record["state"] == "running" or record["promoting"] is not None:
+            continue  # still under way (or queued) as far as Optuna knows
+        if record["state"] == "failed" and not record.get("reason"):
+            record = {**record, "reason": ORPHANED}
+        Trial.objects.filter(pk=row.pk).update(**trial_defaults(record, reference))
 
 
 @shared_task
@@ -71,7 +80,8 @@ def launch_search(search_id: int) -> None:
         return
     try:
         config = engine_config(search)
-        _, study, _ = start_search(config, StudioSink(search_id), settings.STUDIO_CACHE_DIR)
+        lifecycle.prepare(config, StudioSink(search_id), settings.STUDIO_CACHE_DIR)
+        candidates = lifecycle.settle(config)
     except USER_ERRORS as error:
         fail(search_id, error)
         return
@@ -79,7 +89,7 @@ def launch_search(search_id: int) -> None:
         log.exception("search %s could not start", search_id)
         fail(search_id, f"internal error while starting: {error}")
         return
-    sync_trials(search, study)
+    sync_trials(search, candidates)
     for worker in range(max(1, search.workers)):
         search_worker.delay(search_id, worker)
 
@@ -89,7 +99,7 @@ def _cancel_requested(search_id: int) -> bool:
 
 
 @shared_task(acks_late=True)
-def search_worker(search_id: int, worker: int = 0) -> None:
+def search_worker(search_id: int, worker: int = 0, follow_up: int = 0) -> None:
     search = Search.objects.select_related("clip").get(pk=search_id)
     if not search.is_active:
         return
@@ -98,8 +108,9 @@ def search_worker(search_id: int, worker: int = 0) -> None:
     try:  # engine_config too: a stored config the engine refuses fails the search, visibly
         config = engine_config(search)
         sink = LivePreviewSink(search_id, config)
-        report = run_search(config, sink, settings.STUDIO_CACHE_DIR,
-                            should_stop=lambda: _cancel_requested(search_id), worker=worker)
+        report = lifecycle.run_worker(config, sink, settings.STUDIO_CACHE_DIR,
+                                      should_stop=lambda: _cancel_requested(search_id),
+                                      worker=worker)
     except USER_ERRORS as error:
         fail(search_id, error)
         return
@@ -107,57 +118,69 @@ def search_worker(search_id: int, worker: int = 0) -> None:
         log.exception("search %s failed", search_id)
         fail(search_id, f"internal error: {error}")
         return
-    finish(search_id, report, sink.n_finished)
+    finish(search_id, report, sink.n_finished, worker=worker, follow_up=follow_up)
 
 
-def finish(search_id: int, report: dict, counted: int | None = None) -> None:
-    """Store the report; the search is finished, cancelled, or still running elsewhere.
+def finish(search_id: int, report: dict, counted: int | None = None, worker: int = 0,
+           follow_up: int = 0) -> None:
+    """Store a worker's report; the search is finished, cancelled, or still running.
 
-    `counted` is the engine's own count (`counted_trials`); the report's `trained_trials`
-    also counts a killed worker's trial once Optuna has failed it as stale. A worker can
-    also end short of `n_trials` when its proposals run out (most genomes broke a constraint
-    or repeated one): the search is then finished unless another worker still runs trials."""
+    The engine says whether the search's work is done (`report["complete"]`): a worker that
+    ran out of jobs while another still trains or promotes leaves the search running, and
+    the last worker to end finishes it. Work left with no live worker (a killed worker's
+    evaluation, which Optuna frees only after its heartbeat grace period) is taken up by a
+    follow-up worker queued for when that period has passed. `counted` is the engine's
+    count of first-rung candidates (`counted_trials`)."""
     if counted is None:
         counted = report["timing"]["trained_trials"]
+    complete = bool(report.get("complete", True))
     search = Search.objects.get(pk=search_id)
-    short = counted < search.n_trials and not search.cancel_requested
-    others_busy = short and search.workers > 1 and _trials_running(search)
+    left = not complete and not search.cancel_requested and search.is_active
+    peers_busy = left and search.workers > 1 and _others_busy(search)
+    retry = left and not peers_busy and follow_up < MAX_FOLLOW_UPS
     with transaction.atomic():
         search = Search.objects.select_for_update().get(pk=search_id)
+        was_active = search.is_active
+        if not was_active:  # another worker ended it: a later complete report is newer
+            if complete and search.status == Search.Status.FINISHED:
+                search.report = report
+                search.save(update_fields=["report"])
+            return
         search.report = report
-        if counted >= search.n_trials:
+        if complete:
             search.status = Search.Status.FINISHED
         elif search.cancel_requested:
             search.status = Search.Status.CANCELLED
-        elif not others_busy:
-            search.status = Search.Status.FINISHED
+        elif not (peers_busy or retry):
+            search.status = Search.Status.INTERRUPTED
+            search.error = (f"work was left after {follow_up} follow-up workers: resume it "
+                            "to continue")
         search.finished_trials = counted
         if search.status != Search.Status.RUNNING:
             search.finished_at = timezone.now()
-        search.save(update_fields=["report", "status", "finished_trials", "finished_at"])
-    if search.status != Search.Status.RUNNING:
-        settle_trials(search)
-    kind = {"finished": "search_done", "cancelled": "search_cancelled"}.get(search.status)
-    if kind:
-        payload = {"finished": counted, "status": search.status}
-        if counted < search.n_trials and kind == "search_done":
-            payload["reason"] = (f"stopped after {counted} of {search.n_trials} trials: the "
-                                 "proposals ran out (constraints or repeated genomes)")
-        announce(search_id, kind, payload)
+        search.save(update_fields=["report", "status", "error", "finished_trials",
+                                   "finished_at"])
+    if retry:
+        search_worker.apply_async((search_id, worker, follow_up + 1), countdown=FOLLOW_UP_S)
+    if search.status == Search.Status.RUNNING:
+        return
+    settle_trials(search)
+    kind = {"finished": "search_done", "cancelled": "search_cancelled",
+            "interrupted": "search_interrupted"}[search.status]
+    payload = {"finished": counted, "status": search.status}
+    if kind == "search_done" and counted < search.n_trials:
+        payload["reason"] = (f"stopped after {counted} of {search.n_trials} candidates: the "
+                             "proposals ran out (constraints or repeated genomes)")
+    if kind == "search_interrupted":
+        payload["reason"] = search.error
+    announce(search_id, kind, payload)
 
 
-def _study(search: Search) -> optuna.Study:
-    config = engine_config(search)
-    return optuna.load_study(study_name=config.study_name, storage=make_storage(config.storage))
-
-
-def _trials_running(search: Search) -> bool:
-    """Whether a live worker still runs a trial of the search (stale ones are failed first)."""
+def _others_busy(search: Search) -> bool:
+    """Whether another live worker still runs an evaluation of the search (the engine fails
+    a dead worker's stale ones first)."""
     try:
-        study = _study(search)
-        optuna.storages.fail_stale_trials(study)
-        return bool(study.get_trials(deepcopy=False,
-                                     states=(optuna.trial.TrialState.RUNNING,)))
+        return lifecycle.status(engine_config(search)).running > 0
     except Exception:
         log.exception("search %s: cannot read its study", search.pk)
         return False
@@ -167,21 +190,22 @@ def settle_trials(search: Search) -> None:
     """No row of a search that has ended stays 'running'.
 
     Optuna fails a killed worker's trial only once its heartbeat is older than the grace
-    period (engine/search/study.py), and a resumed search can end before that. Rows whose
-    trial Optuna has finished take its state; with one worker, a trial still RUNNING when
-    that worker ends belonged to a worker that died: its row reads 'failed' (never counted;
-    Optuna itself marks it failed after the grace period, at the study's next opening)."""
+    period (engine/search/study.py), and a search can end before that. Rows whose candidate
+    Optuna has settled take its state; with one worker, an evaluation still RUNNING when
+    that worker ends belonged to a worker that died: a candidate with a completed rung goes
+    back to it (complete), one without reads 'failed' (never counted; Optuna itself fails
+    the trial after the grace period, at the study's next opening)."""
     if not search.trials.filter(state="running").exists():
         return
     try:
-        study = _study(search)
-        optuna.storages.fail_stale_trials(study)
-        sync_trials(search, study)
+        sync_trials(search, lifecycle.settle(engine_config(search)))
     except Exception:  # settling is cosmetic: it must never fail a finished search
         log.exception("search %s: could not settle its running trials", search.pk)
         return
     if search.workers <= 1:
-        search.trials.filter(state="running").update(state="failed", reason=ORPHANED)
+        running = search.trials.filter(state="running")
+        running.filter(psnr__isnull=False).update(state="complete", promoting=None)
+        running.filter(psnr__isnull=True).update(state="failed", reason=ORPHANED)
 
 
 # Celery autodiscovery reads tasks.py only: import these so workers register their tasks.

@@ -28,7 +28,13 @@ from engine.data.frame_cache import content_hash
 from engine.search.space_bounds import space_bounds
 from webapp.studio import tasks
 from webapp.studio.access import owned_clip, owned_search
-from webapp.studio.forms import SearchForm, UploadForm, task_choices
+from webapp.studio.forms import (
+    STEPS_PER_SECOND,
+    SearchForm,
+    UploadForm,
+    estimate_from,
+    task_choices,
+)
 from webapp.studio.media import ranged_file_response
 from webapp.studio.models import Clip, Search
 from webapp.studio.sample_clip import DISPLAY_NAME, sample_clip_path
@@ -232,10 +238,41 @@ def search_new(request: HttpRequest) -> HttpResponse:
         width, height = DEFAULT_RESOLUTION
     if task_name not in TASKS:
         task_name = form["task"].initial
+    values = form.data if form.is_bound else {name: form[name].initial for name in ESTIMATED}
     return render(request, "studio/search_new.html", {
-        "form": form, "has_clips": clips.exists(), "current_task": task_name,
+        "form": form, "has_clips": clips.exists(),
         "bounds": _bounds_context(task_name, width, height),
+        "estimate": estimate_context(estimate_from(values)),
     }, status=status)
+
+
+# The form fields the cost estimate reads (forms.estimate_from).
+ESTIMATED = ("n_trials", "fidelity", "min_steps", "max_steps", "eta", "steps", "workers")
+
+
+def duration_text(seconds: float) -> str:
+    """A rough duration: '40 s', '26 min', '3.5 h' (search_new.js writes the same)."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def estimate_context(estimate: dict[str, Any]) -> dict[str, Any]:
+    """The estimate as the form page's side card writes it (search_new.js redraws it the
+    same way from the JSON answer of studio:space_bounds)."""
+    context: dict[str, Any] = {"steps_per_second": STEPS_PER_SECOND, "error": ""}
+    if "error" in estimate:
+        return {**context, "error": estimate["error"]}
+    low, high = estimate["seconds"]
+    return {**context, "text": {
+        "rungs": " → ".join(f"{count:,} × {steps:,}" for count, steps in zip(
+            estimate["evaluations_per_rung"], estimate["rung_steps"], strict=True)),
+        **{key: f"{estimate[key]:,}" for key in ("total_steps", "candidate_steps",
+                                                 "promotion_steps", "baseline_steps")},
+        "time": f"{duration_text(low)} to {duration_text(high)}",
+    }}
 
 
 def _create_search(request: HttpRequest, form: SearchForm) -> Search:
@@ -259,9 +296,31 @@ def search_detail(request: HttpRequest, search_id: int) -> HttpResponse:
 
     search = owned_search(request.user, search_id)
     crop = search.events.filter(kind="front_preview").order_by("-seq").first()
+    snapshot = live_snapshot(search)
     # The page draws from this at once; its socket then sends only what changed after it.
     return render(request, "studio/search_detail.html", {
         "search": search, "clip": search.clip, "full_models": full_models(search),
-        "snapshot": live_snapshot(search),
+        "snapshot": snapshot, "progress": search_progress(snapshot),
         "latest_crop": crop.payload if crop else None,
         "has_previews": search.previews.filter(status="ready", mode="measured").exists()})
+
+
+def search_progress(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """Progress in evaluations over all rungs (the unit of the page's bar and ETA): done and
+    planned in all, per rung, and the mean training seconds of one evaluation at each rung
+    so far (None where none finished yet)."""
+    search = snapshot["search"]
+    steps = search["rung_steps"]
+    done = [0] * len(steps)
+    seconds: list[list[float]] = [[] for _ in steps]
+    for row in snapshot["trials"]:
+        for entry in row.get("rungs") or []:
+            rung = entry.get("rung", 0)
+            if rung < len(steps) and "failed" not in entry:
+                done[rung] += 1
+                if entry.get("train_seconds") is not None:
+                    seconds[rung].append(entry["train_seconds"])
+    return {"evaluations_done": search["evaluations_done"],
+            "evaluations_planned": search["evaluations_planned"],
+            "rung_steps": steps, "done_per_rung": done, "planned_per_rung": search["rung_plan"],
+            "mean_seconds_per_rung": [sum(s) / len(s) if s else None for s in seconds]}
