@@ -213,18 +213,14 @@
     !belowReference(t);
 
   // ---------------------------------------------------------------- front
-  /** Non-dominated results (PSNR up, cost down), cheapest first, of the verdict pool (top
-   * rung, above the reference): the engine's rule. */
+  /** The front as the engine computed it (top rung, above the reference): the rows'
+   * `on_front` flags, kept current by each trial_finished event's `front` list. The page
+   * never computes a front of its own. Cheapest first. */
   function computeFront() {
     const field = cost().field;
-    const scored = [...state.trials.values()]
-      .filter((t) => inVerdictPool(t) && t[field] != null)
+    const front = [...state.trials.values()]
+      .filter((t) => t.on_front && t.psnr != null && t[field] != null)
       .sort((a, b) => a[field] - b[field] || b.psnr - a.psnr || a.number - b.number);
-    const front = [];
-    let best = -Infinity;
-    for (const t of scored) {
-      if (t.psnr > best) { front.push(t); best = t.psnr; }
-    }
     state.front = new Set(front.map((t) => t.number));
     return front;
   }
@@ -342,6 +338,11 @@
           row.rungs = (old.rungs || []).filter((r) => r.rung !== rung).concat([{
             rung, steps: rec.steps, psnr: rec.psnr, ssim: rec.ssim,
             train_seconds: rec.train_seconds }]).sort((a, b) => a.rung - b.rung);
+        }
+        if (Array.isArray(ev.front)) { // the engine's front now: older points may drop off
+          const onFront = new Set(ev.front);
+          for (const t of state.trials.values()) t.on_front = onFront.has(t.number);
+          row.on_front = onFront.has(rec.number);
         }
         state.trials.set(rec.number, row);
         state.training.delete(rec.number);

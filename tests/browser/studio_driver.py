@@ -188,7 +188,7 @@ def trials(search: int, numbers: list[int], n_trials: int, progress: bool,
         message = emit(search, "trial_finished", {
             "trial": record, "finished": sum(r["state"] != "rejected" for r in history),
             "n_trials": n_trials, "on_front": any(r["number"] == number for r in front),
-            "counted": counted})
+            "counted": counted, "front": [r["number"] for r in front]})
         out.append({"number": number, "seq": message["seq"], "psnr": record["psnr"],
                     "macs": record["macs"], "arch": record["arch"]})
     return {"trials": out}
