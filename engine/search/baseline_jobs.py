@@ -45,6 +45,12 @@ def _result_key(name: str) -> str:
     return "prototype" if name == PROTOTYPE else f"baseline:{name}"
 
 
+def missing_baselines(study: optuna.Study, config) -> list[str]:
+    """Jobs with no result yet, claimed or not: the search is not done while one is."""
+    attrs = study.user_attrs
+    return [name for name in _jobs(config) if _result_key(name) not in attrs]
+
+
 def pending_baselines(study: optuna.Study, config, token: str) -> list[str]:
     """Learned baselines (and the prototype's reference row) with no result and no live
     claim by another worker."""

@@ -36,7 +36,12 @@ from engine.events import (
     TrialFinished,
 )
 from engine.nets.search_space import baseline_seed_genomes
-from engine.search.baseline_jobs import baselines_of, pending_baselines, run_baseline_job
+from engine.search.baseline_jobs import (
+    baselines_of,
+    missing_baselines,
+    pending_baselines,
+    run_baseline_job,
+)
 from engine.search.evaluation import Evaluator, SearchCancelled
 from engine.search.report import (
     build_report,
@@ -214,7 +219,7 @@ def run_search(
         except SearchCancelled:
             pass
     state = read_state(study, config)
-    complete = state.settled() and not pending_baselines(study, config, token)
+    complete = state.settled() and not missing_baselines(study, config)
     report = build_report(study, data, baselines_of(study, data),
                           wall_seconds=time.time() - started, complete=complete)
     report_path = ""

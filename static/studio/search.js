@@ -1793,7 +1793,9 @@
       el("input", { type: "hidden", name: "csrfmiddlewaretoken", value: token ? token.value : "" }),
       el("input", { type: "hidden", name: "candidate", value: "trial-" + number }),
       el("label", { class: "sp-muted" }, "steps ",
-         el("input", { type: "number", name: "steps", value: "5000", min: "100", max: "200000",
+         // Full training goes on from the top rung's saved state: 4x its steps by default.
+         el("input", { type: "number", name: "steps", min: "100", max: "200000",
+                       value: String(Math.max(5000, 4 * (topSteps() || 0))),
                        step: "100", class: "sp-steps" })),
       el("button", { type: "submit", class: "btn btn-ghost btn-small", text: "Full-train" }));
   }

@@ -84,7 +84,9 @@ def full_train_start(request: HttpRequest, search_id: int) -> HttpResponse:
     search = owned_search(request.user, search_id)
     candidate = request.POST.get("candidate", "")
     try:
-        steps = int(request.POST.get("steps", 5000))
+        # Trains *to* this many steps, on from the top rung's state: 4x the top rung.
+        default = max(5000, 4 * engine_config(search).top_steps)
+        steps = int(request.POST.get("steps", default))
     except ValueError:
         steps = -1
     if not TRIAL.match(candidate) or not (MIN_STEPS <= steps <= MAX_STEPS):
