@@ -24,9 +24,10 @@ run: venv
 	@echo "Pixel AutoML Studio: open http://$(HOST):$(PORT) (sign up to create the first user)"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) webapp.asgi:application
 
-# The engine alone, headless: a search on a sample clip with a progress bar and a report.
+# The engine alone, headless: a short search (rungs 300 -> 1,200 steps) on a sample clip with a
+# progress bar and a report; the engine's default goes on to 4,800 steps.
 demo: venv
-	$(PY) -m engine search $(CLIP) --task sr_x2 --trials $(TRIALS) --out runs/demo
+	$(PY) -m engine search $(CLIP) --task sr_x2 --trials $(TRIALS) --max-steps 1200 --out runs/demo
 
 # Benchmarks measured side by side; writes BENCHMARKS.md and docs/bench/ (see bench/cli.py).
 # Trained checkpoints and search runs are cached in .cache/bench: BENCH_ARGS=--fresh for a
