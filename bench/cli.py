@@ -21,6 +21,7 @@ from bench.common import REPO_ROOT, BenchContext, SectionResult, Target
 SECTIONS = {
     "search": "bench.search_quality",
     "models": "bench.found_vs_handcrafted",
+    "fidelity": "bench.fidelity",
     "throughput": "bench.throughput",
     "loader": "bench.loader",
     "deployment": "bench.deployment",

@@ -1,14 +1,18 @@
 """Train one network on a clip's training frames for a step budget, cached by configuration.
 
-Every trained model of the benchmarks (found genomes at the full budget, the handcrafted
-baselines, the prototype, the rank-fidelity candidates) goes through `train_cached`, so all
-see the same frames, patch stream and schedule, and a second run reuses the checkpoint. An
-interrupted training resumes from its last saved step (the engine's resumable trainer).
+Every network the benchmarks train outside a search (the learned baselines at the top rung,
+the rank-fidelity candidates) goes through `train_cached`, so all see the same frames, patch
+stream, initialisation and warmup-stable-decay schedule as a search's evaluations, and a
+second run reuses the checkpoint. A spec with `rungs` trains through a search's rungs as its
+promotions do: each rung continues the constant-rate state the rung below left (the result
+equals one run to the top budget) and the held-out PSNR is recorded at every rung. An
+interrupted one-go training resumes from its last saved step (the engine's resumable trainer).
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -17,6 +21,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from bench.cache import Cache, source_fingerprint
@@ -32,6 +37,9 @@ from engine.train.trainer import evaluate, train
 
 # What a trained model depends on besides its own configuration.
 TRAINING_SOURCES = ("engine/data", "engine/nets", "engine/train")
+# Bump when this module changes what a cached record means (2: seeded initialisation as the
+# search's evaluator, rung chains, CPU seconds, MACs at the spec's resolution).
+TRAINING_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,14 @@ class TrainingSpec:
     learning_rate: float = 2e-3
     seed: int = 0
     n_frames: int = 16
+    # Steps of each rung, lowest first, ending at `steps`: train through them as promotions
+    # do (None: one run to `steps`).
+    rungs: tuple[int, ...] | None = None
+    resolution: tuple[int, int] = (1280, 720)  # output frame the MACs are counted for
+
+    def __post_init__(self) -> None:
+        if self.rungs is not None and (not self.rungs or self.rungs[-1] != self.steps):
+            raise ValueError(f"rungs {self.rungs} must end at steps ({self.steps})")
 
     @classmethod
     def for_genome(cls, genome: dict[str, Any], **kwargs: Any) -> TrainingSpec:
@@ -63,7 +79,7 @@ class TrainingSpec:
 def _spec_key(spec: TrainingSpec, clip_key: str) -> dict[str, Any]:
     # The clip by content, not by path: a checkout elsewhere reuses the same entries.
     return {**asdict(spec), "clip": None, "clip_key": clip_key,
-            "code": source_fingerprint(*TRAINING_SOURCES)}
+            "code": source_fingerprint(*TRAINING_SOURCES), "version": TRAINING_VERSION}
 
 
 @lru_cache(maxsize=8)
@@ -73,6 +89,8 @@ def clip_data(clip: str, task: str, seed: int, n_frames: int) -> SearchData:
 
 
 def build(spec: TrainingSpec, scale: int) -> nn.Module:
+    """The untrained network, initialised as a search's evaluation initialises it."""
+    torch.manual_seed(spec.seed)
     genome = spec.genome
     return build_network(genome, scale) if genome else HANDCRAFTED.get(spec.net)(scale)
 
@@ -80,18 +98,23 @@ def build(spec: TrainingSpec, scale: int) -> nn.Module:
 def train_cached(cache: Cache, spec: TrainingSpec, threads: int = 1,
                  log: Any = print) -> dict[str, Any]:
     """Train (or reuse) the network of `spec`; returns its record with the checkpoint path,
-    held-out PSNR/SSIM on the clip, MACs (720p output), params and training seconds."""
+    held-out PSNR/SSIM on the clip (`rung_psnr`: at every rung of a chain), MACs (at the
+    spec's resolution), params, training seconds and the CPU seconds it cost."""
     data = clip_data(spec.clip, spec.task, spec.seed, spec.n_frames)
     key = _spec_key(spec, data.frames.key)
     checkpoint = cache.path("model", key, ".pt")
 
+    def budget_of() -> TrainBudget:
+        return TrainBudget(steps=spec.steps, batch_size=spec.batch_size,
+                           patch_size=spec.patch_size, learning_rate=spec.learning_rate,
+                           threads=threads)
+
+    def sampler_of() -> PatchSampler:
+        return PatchSampler(data.task, data.train_pairs, spec.patch_size, spec.batch_size,
+                            spec.seed)
+
     def compute() -> dict[str, Any]:
-        net = build(spec, data.task.scale)
-        budget = TrainBudget(steps=spec.steps, batch_size=spec.batch_size,
-                             patch_size=spec.patch_size, learning_rate=spec.learning_rate,
-                             threads=threads)
-        sampler = PatchSampler(data.task, data.train_pairs, spec.patch_size, spec.batch_size,
-                               spec.seed)
+        cpu = time.process_time()
         started = time.perf_counter()
 
         def progress(step: int, loss: float) -> None:
@@ -99,18 +122,37 @@ def train_cached(cache: Cache, spec: TrainingSpec, threads: int = 1,
             log(f"    {spec.label}: step {step}/{spec.steps}, loss {loss:.4f}, "
                 f"{rate:.1f} steps/s")
 
-        stats = train(net, sampler, budget, spec.seed, progress,
-                      progress_every=max(1, spec.steps // 5),
-                      state_file=checkpoint.with_suffix(".state.pt"), save_every=500)
+        budget, rung_psnr, seconds = budget_of(), [], 0.0
+        if spec.rungs is None:
+            net = build(spec, data.task.scale)
+            stats = train(net, sampler_of(), budget, spec.seed, progress,
+                          progress_every=max(1, spec.steps // 5),
+                          state_file=checkpoint.with_suffix(".state.pt"), save_every=500)
+            seconds, final_loss = stats.train_seconds, stats.final_loss
+        else:
+            with tempfile.TemporaryDirectory(prefix="bench-rungs-") as tmp:
+                previous = None
+                for rung, steps in enumerate(spec.rungs):
+                    net = build(spec, data.task.scale)  # replaced by the state it continues
+                    stable = Path(tmp) / f"rung{rung}.pt"
+                    stats = train(net, sampler_of(), budget, spec.seed, progress,
+                                  progress_every=max(1, steps // 5), steps=steps,
+                                  start_from=previous, stable_state=stable)
+                    seconds, final_loss = seconds + stats.train_seconds, stats.final_loss
+                    if rung < len(spec.rungs) - 1:
+                        rung_psnr.append(evaluate(net, data.eval_pairs, data.task,
+                                                  threads).psnr)
+                    previous = stable
         quality = evaluate(net, data.eval_pairs, data.task, threads)
         inference = deployed(net)
         save_checkpoint(checkpoint, net, data.task.scale,
                         {"handcrafted": None if spec.genome else spec.net,
                          "steps": spec.steps, "bench": key})
         return {"psnr_clip": quality.psnr, "ssim_clip": quality.ssim,
-                "macs": count_macs(inference, (1280, 720), data.task.scale),
-                "params": count_params(inference), "train_seconds": stats.train_seconds,
-                "final_loss": stats.final_loss}
+                "rung_psnr": [*rung_psnr, quality.psnr] if spec.rungs else None,
+                "macs": count_macs(inference, tuple(spec.resolution), data.task.scale),
+                "params": count_params(inference), "train_seconds": seconds,
+                "cpu_seconds": time.process_time() - cpu, "final_loss": final_loss}
 
     if not checkpoint.is_file():
         cache.forget("model", key)  # a record without its checkpoint is trained again

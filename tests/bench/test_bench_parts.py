@@ -1,14 +1,19 @@
-"""The benchmark's own logic on hand-made inputs: the cache, front thinning, hypervolume
-curves, the complexity ratio and the rank statistic."""
+"""The benchmark's own logic on hand-made inputs: the cache, the random search's CPU
+allowance, the verdict pools, the baseline margins and IMDN ratios, the fidelity genomes, the
+throughput breakdown and the rank statistic."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.cache import Cache
-from bench.found_vs_handcrafted import judge, pick_front
-from bench.search_quality import hypervolume_curve
-from bench.throughput import kendall_tau, spread_genomes
+from bench.fidelity import fronts_macs_range, kendall_tau, pick_genomes
+from bench.found_vs_handcrafted import found_pool, margin_over, versus_prototype
+from bench.search_quality import _Budgeted, random_pool, top_pool
+from bench.throughput import breakdown, spread_genomes
+from bench.training import TrainingSpec
 
 
 def test_cache_computes_once_and_keys_on_the_whole_config(tmp_path: Path) -> None:
@@ -28,67 +33,125 @@ def test_cache_computes_once_and_keys_on_the_whole_config(tmp_path: Path) -> Non
     assert Cache(tmp_path, fresh=True).get("model", {"steps": 600}) is None
 
 
-def _trial(number: int, psnr: float, macs: float, arch: str | None = None) -> dict:
+class _Event:
+    def __init__(self, kind: str, **fields: object) -> None:
+        self.kind = kind
+        self.__dict__.update(fields)
+
+
+def test_random_search_stops_between_trials_once_its_cpu_is_spent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [0.0]
+    monkeypatch.setattr("bench.search_quality.time.process_time", lambda: clock[0])
+    # 100 CPU-s allowed; a trial trains 600 steps; continuing a front genome costs 4,320 more.
+    stop = _Budgeted(100.0, continue_steps=4320, steps=600, reference=[30.0])
+    stop.emit(_Event("search_started"))
+    assert stop() is False  # at least one trial
+
+    def trial(number: int, cpu: float, psnr: float, macs: float) -> None:
+        stop.emit(_Event("trial_started"))
+        clock[0] += cpu
+        assert stop() is False  # never mid-trial
+        stop.emit(_Event("trial_finished", trial={"number": number, "state": "complete",
+                                                  "psnr": psnr, "macs": macs}))
+
+    trial(0, 2.0, 31.0, 1e9)  # its continuation: 2 / 600 * 4320 = 14.4 CPU-s
+    assert stop.front_continuation() == pytest.approx(14.4)
+    assert stop() is False  # 2 + 14.4 + 1 < 100
+    trial(1, 2.0, 29.0, 5e8)  # below the reference: never on the front
+    assert stop.front_continuation() == pytest.approx(14.4)
+    trial(2, 2.0, 32.0, 2e9)  # the front is now trials 0 and 2
+    assert stop.front_continuation() == pytest.approx(28.8)
+    clock[0] = 69.0  # 69 + 28.8 + 1 < 100: one more fits
+    assert stop() is False
+    clock[0] = 71.0  # 71 + 28.8 + 1 > 100: the next trial would not fit
+    assert stop() is True
+
+
+def _trial(number: int, psnr: float, macs: float, top: bool = True, arch: str | None = None,
+           below: bool = False) -> dict:
     return {"number": number, "state": "complete", "counted": True, "psnr": psnr,
-            "macs": macs, "arch": arch or f"a{number}", "genome": {"n": number}}
+            "macs": macs, "arch": arch or f"a{number}", "genome": {"n": number},
+            "top_rung": top, "below_reference": below,
+            "rungs": [{"rung": 0, "psnr": psnr - 1.0}] + ([{"rung": 1, "psnr": psnr}]
+                                                          if top else [])}
 
 
-def test_pick_front_keeps_the_cheapest_and_the_best() -> None:
-    runs = [{"trials": [_trial(0, 30.0, 1e8), _trial(1, 31.0, 2e8), _trial(2, 30.5, 3e8),
-                        _trial(3, 31.5, 4e8), _trial(4, 32.0, 8e8)]},
-            {"trials": [_trial(0, 32.5, 2e9, arch="b0"), _trial(1, 32.6, 4e9, arch="a4"),
-                        _trial(2, 33.0, 9e9, arch="b2")]}]
-    front = pick_front(runs, 3)  # spread over log MACs: cheapest, middle, best
-    assert [t["psnr"] for t in front] == [30.0, 32.5, 33.0]
-    everything = pick_front(runs, 10)  # trial 2 of run 0 is dominated by trial 1
-    assert 30.5 not in [t["psnr"] for t in everything]
-    assert [t["psnr"] for t in everything if t["arch"] == "a4"] == [32.6]  # best twin kept
+def test_pools_hold_top_rung_results_above_bicubic_only() -> None:
+    run = {"out_dir": "/runs/a", "bicubic_psnr": 30.0, "rung_steps": [300, 1200],
+           "trials": [_trial(0, 31.0, 1e9), _trial(1, 33.0, 4e9, top=False),
+                      _trial(2, 29.5, 5e8, below=True), _trial(3, 32.0, 2e9)]}
+    assert [t["number"] for t in top_pool(run)] == [0, 3]
+    rival = {"bicubic_psnr": 30.0, "front_top": [
+        {"number": 4, "psnr": 31.5, "macs": 1e9}, {"number": 5, "psnr": 29.0, "macs": 2e8}]}
+    assert [t["number"] for t in random_pool(rival)] == [4]
+    other = {**run, "out_dir": "/runs/b", "trials": [_trial(7, 31.4, 1e9, arch="a0")]}
+    pool = found_pool([run, other])  # a0 found twice: its best result, its own checkpoint
+    assert [(t["arch"], t["psnr"]) for t in pool] == [("a0", 31.4), ("a3", 32.0)]
+    assert pool[0]["checkpoint"] == "/runs/b/checkpoints/trial-7.pt"
 
 
-def test_hypervolume_curve_never_decreases() -> None:
-    trials = [_trial(i, 29 + (i % 3), 1e8 * (i + 1)) for i in range(8)]
-    trials.append({**_trial(8, 40.0, 1e8), "counted": False, "state": "rejected"})
-    curve = hypervolume_curve(trials, bicubic=28.0, max_macs=10**10)
-    assert len(curve) == 8
-    assert all(b >= a for a, b in zip(curve, curve[1:], strict=False))
-    assert curve[0] > 0
+def test_margins_over_baselines_and_ratios_against_imdn() -> None:
+    pool = [{"arch": "a", "psnr": 31.0, "macs": 4e8}, {"arch": "b", "psnr": 31.8, "macs": 1e9},
+            {"arch": "c", "psnr": 32.1, "macs": 3e9}]
+    assert margin_over({"psnr": 31.2, "macs": 6e9}, pool) == pytest.approx(0.9)
+    assert margin_over({"psnr": 31.9, "macs": 5e8}, pool) == pytest.approx(-0.9)
+    assert margin_over({"psnr": 30.0, "macs": 1e8}, pool) is None  # nothing that cheap
+    versus = versus_prototype({"psnr": 32.3, "macs": 1.588e11}, pool)
+    assert versus["ratio_0.3"] == pytest.approx(1.588e11 / 3e9)
+    assert versus["ratio_0.5"] == pytest.approx(1.588e11 / 1e9)
+    assert versus["ratio_1.0"] == pytest.approx(1.588e11 / 1e9)  # a is 1.3 dB below
+    # 1/100 of IMDN: 1.588 G MACs; b (1 G) is the best that cheap, 0.5 dB below IMDN.
+    assert versus["gap_at_1_100"] == pytest.approx(0.5)
+    assert versus["best_at_1_100"]["arch"] == "b"
+    none = versus_prototype({"psnr": 40.0, "macs": 1e10}, pool)
+    assert none["ratio_0.3"] is None and none["gap_at_1_100"] is None
 
 
-def _model(name: str, kind: str, psnr: float, macs: float) -> dict:
-    return {"name": name, "kind": kind, "mean_psnr": psnr, "macs": macs}
+def test_fidelity_genomes_span_the_fronts_macs() -> None:
+    run = {"bicubic_psnr": 30.0, "rung_steps": [300, 1200], "trials": [
+        _trial(0, 31.0, 1e9), _trial(1, 33.0, 8e9, top=False), _trial(2, 32.0, 2e9),
+        _trial(3, 31.5, 3e10, top=False), _trial(4, 29.0, 1e8, top=False)]}
+    # Rung 0 (psnr - 1): 30.0 is not above bicubic, 32.0@8e9, 31.0@2e9, 30.5@3e10 (dominated)
+    # -> front 2e9, 8e9; rung 1: 31.0@1e9, 32.0@2e9 -> the range is 1e9 .. 8e9.
+    assert fronts_macs_range([run]) == (1e9, 8e9)
+    picked = pick_genomes([run], 2, (1e9, 8e9))
+    assert [g["macs"] for g in picked] == [1e9, 8e9]
+    assert all(g["source"] == "searched" for g in picked)
 
 
-def test_complexity_ratio_and_dominance() -> None:
-    models = [_model("found 1", "found", 31.0, 4e8), _model("found 2", "found", 31.8, 1e9),
-              _model("found 3", "found", 32.1, 3e9), _model("ESPCN", "handcrafted", 31.2, 6e9),
-              _model("FSRCNN", "handcrafted", 31.9, 5e8),
-              _model("proto", "prototype", 32.3, 4e10)]
-    summary, targets, rows = judge("sr_x2", models)
-    assert summary["complexity_ratio_0.3"] == 4e10 / 3e9
-    assert summary["complexity_ratio_0.5"] == 4e10 / 1e9
-    assert summary["complexity_ratio_1.0"] == 4e10 / 1e9
-    assert [r[1] for r in rows] == ["found 3", "found 2", "found 2"]
-    assert summary["margin_over_ESPCN"] == 32.1 - 31.2  # found 3 is cheaper than ESPCN
-    assert abs(summary["margin_over_FSRCNN"] - (31.0 - 31.9)) < 1e-9  # only found 1 is as cheap
-    met = {t.name: t.met for t in targets}
-    assert met["sr_x2: ESPCN dominated by a found model at no more MACs"] is True
-    assert met["sr_x2: FSRCNN dominated by a found model at no more MACs"] is False
-    assert met["sr_x2: prototype MACs / cheapest found model within 0.3 dB"] is False
+def test_fidelity_tops_up_with_random_genomes_in_range() -> None:
+    run = {"bicubic_psnr": 30.0, "rung_steps": [300], "trials": [_trial(0, 31.0, 1e9)]}
+    picked = pick_genomes([run], 3, (5e8, 2e10))
+    assert len(picked) == 3 and len({g["arch"] for g in picked}) == 3
+    assert sum(g["source"] == "random" for g in picked) == 2
+    assert all(5e8 <= g["macs"] <= 2e10 for g in picked)
+    assert [g["macs"] for g in picked] == sorted(g["macs"] for g in picked)
 
 
-def test_no_found_model_near_the_prototype_is_reported_not_hidden() -> None:
-    models = [_model("found 1", "found", 30.0, 4e8), _model("ESPCN", "handcrafted", 29.0, 6e9),
-              _model("FSRCNN", "handcrafted", 29.5, 5e9),
-              _model("proto", "prototype", 32.0, 4e10)]
-    summary, targets, _ = judge("sr_x2", models)
-    assert summary["complexity_ratio_0.3"] is None
-    ratio_target = next(t for t in targets if "prototype" in t.name)
-    assert "no found model within 0.3 dB" in ratio_target.measured
-    assert "2.00 dB below" in ratio_target.measured
+def test_throughput_breakdown_from_a_worker_timeline() -> None:
+    run = {"submitted": 0.0, "imported": 3.0, "marks": [
+        ("search_started", 4.0),
+        ("trial_started", 4.5), ("trained", 44.5), ("evaluate", 1.0), ("trial_finished", 46.0),
+        ("trial_started", 46.5), ("trained", 86.5), ("evaluate", 2.0), ("trial_finished", 89.0),
+    ]}
+    parts = breakdown(run)
+    assert parts["n"] == 2 and parts["train"] == pytest.approx(40.0)
+    assert parts["before"] == pytest.approx(0.5)
+    assert parts["evaluate"] == pytest.approx(1.5)
+    assert parts["after"] == pytest.approx(2.0 - 1.5)  # (1.5 + 2.5) / 2 minus evaluate
+    assert parts["start"] == {"spawn and imports": 3.0, "search start (frames, study)": 1.0}
+    assert parts["start_per_evaluation"] == pytest.approx(2.0)
 
 
-def test_kendall_tau_and_spread_genomes() -> None:
+def test_kendall_tau_spread_genomes_and_rung_chains() -> None:
     assert kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
     assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
     genomes = spread_genomes(4, seed=3)
     assert len(genomes) == 4 and len({str(g) for g in genomes}) == 4
+    spec = TrainingSpec.for_genome(genomes[0], clip="c", task="sr_x2", steps=80,
+                                   rungs=(20, 40, 80))
+    assert spec.rungs == (20, 40, 80)
+    with pytest.raises(ValueError, match="must end at steps"):
+        TrainingSpec.for_genome(genomes[0], clip="c", task="sr_x2", steps=60, rungs=(20, 40))
