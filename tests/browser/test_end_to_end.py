@@ -32,8 +32,10 @@ def report_row_latency(page: Any) -> None:
     """Trial end in the worker (the event's `at`) to its row in the page: printed, guarded."""
     data = page.evaluate("fetch(location.pathname.replace('/searches/', '/api/searches/')"
                          ".replace(/\\/$/, '')).then(r => r.json())")
-    ends = {str(e["trial"]["number"]): e["at"] for e in data["events"]
-            if e["kind"] == "trial_finished" and e["trial"]["state"] == "complete"}
+    ends: dict[str, float] = {}  # a candidate's first rung: when its row first turns complete
+    for e in data["events"]:
+        if e["kind"] == "trial_finished" and e["trial"]["state"] == "complete":
+            ends.setdefault(str(e["trial"]["number"]), e["at"])
     seen = page.evaluate("window.__rowSeen")
     delays = sorted(seen[n] - ends[n] * 1000.0 for n in ends if n in seen)
     assert len(delays) == len(ends) == 3, (ends, seen)
@@ -110,7 +112,11 @@ def test_sign_up_upload_search_watch_finish(local_page: Any, embedded_studio: st
     # A tiny search from the form.
     page.click("a[href*='/searches/new/']")
     page.fill("input[name=n_trials]", "3")
-    page.fill("input[name=steps]", "10")
+    # Multi-fidelity (the default) on tiny rungs: 10 -> 20 steps, the best 2 of 3 move up.
+    expect(page.locator("select[name=fidelity]")).to_have_value("multi")
+    page.fill("input[name=min_steps]", "10")
+    page.fill("input[name=max_steps]", "20")
+    page.fill("input[name=eta]", "2")
     page.fill("input[name=width]", "320")
     page.fill("input[name=height]", "180")
     page.select_option("select[name=strategy]", "random")
@@ -147,6 +153,9 @@ def test_sign_up_upload_search_watch_finish(local_page: Any, embedded_studio: st
     report_row_latency(page)
     page.reload()
     expect(page.locator("#sp-rows tr[data-state='complete']")).to_have_count(3, timeout=15_000)
+    # Two candidates reached the top rung (20 steps); the IMDN reference row is listed.
+    expect(page.locator("#sp-rows")).to_contain_text("2/2")
+    expect(page.locator("#sp-baselines")).to_contain_text("IMDN")
 
     # Preview a trial on the clip: rendered by the in-process worker, playable in Chromium.
     page.locator("#sp-rows tr[data-state='complete']").first.click()
