@@ -2,9 +2,10 @@
 through promotion rank candidates as much longer training does?
 
 Genomes: at least 10 spread evenly over log MACs across the range the default searches'
-Pareto fronts span (section 1's searches on its clip, every seed; the front at every rung,
-since the promotions pick from the lower ones), taken from the candidates those searches
-evaluated, topped up with random genomes of the space in that range when too few fall in it.
+top-rung Pareto front spans (section 1's searches on its clip, every seed together; the
+fronts of every rung when the top one has a single cost), taken from the candidates those
+searches evaluated, topped up with random genomes of the space in that range when too few
+fall in it.
 
 Each genome is trained as a search trains it (same frames, initialisation seed, patch
 stream and warmup-stable-decay schedule; one thread): through the rungs as promotions do
@@ -45,15 +46,23 @@ def kendall_tau(a: list[float], b: list[float]) -> float:
 
 
 def fronts_macs_range(runs: list[dict[str, Any]]) -> tuple[float, float] | None:
-    """Cheapest and costliest MACs on the runs' Pareto fronts, at every rung."""
-    macs: list[float] = []
-    for run in runs:
-        depth = len(run["rung_steps"])
-        for rung in range(depth):
-            scored = [(e["psnr"], t["macs"]) for t in run["trials"]
-                      for e in (t.get("rungs") or []) if e.get("rung") == rung
-                      and e.get("psnr") is not None and e["psnr"] > run["bicubic_psnr"]]
-            macs += [scored[i][1] for i in non_dominated(scored)]
+    """Cheapest and costliest MACs on the runs' top-rung Pareto front (the front a search
+    reports; all runs together). When that front has a single cost, the fronts of every rung
+    (those the promotions picked from) give the range instead."""
+    def front_macs(rungs: range) -> list[float]:
+        macs: list[float] = []
+        for run in runs:
+            for rung in rungs:
+                scored = [(e["psnr"], t["macs"]) for t in run["trials"]
+                          for e in (t.get("rungs") or []) if e.get("rung") == rung
+                          and e.get("psnr") is not None and e["psnr"] > run["bicubic_psnr"]]
+                macs += [scored[i][1] for i in non_dominated(scored)]
+        return macs
+
+    depth = max(len(run["rung_steps"]) for run in runs) if runs else 0
+    macs = front_macs(range(depth - 1, depth))
+    if len(set(macs)) < 2:
+        macs = front_macs(range(depth))
     return (min(macs), max(macs)) if macs else None
 
 

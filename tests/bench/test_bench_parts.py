@@ -113,10 +113,12 @@ def test_fidelity_genomes_span_the_fronts_macs() -> None:
     run = {"bicubic_psnr": 30.0, "rung_steps": [300, 1200], "trials": [
         _trial(0, 31.0, 1e9), _trial(1, 33.0, 8e9, top=False), _trial(2, 32.0, 2e9),
         _trial(3, 31.5, 3e10, top=False), _trial(4, 29.0, 1e8, top=False)]}
-    # Rung 0 (psnr - 1): 30.0 is not above bicubic, 32.0@8e9, 31.0@2e9, 30.5@3e10 (dominated)
-    # -> front 2e9, 8e9; rung 1: 31.0@1e9, 32.0@2e9 -> the range is 1e9 .. 8e9.
-    assert fronts_macs_range([run]) == (1e9, 8e9)
-    picked = pick_genomes([run], 2, (1e9, 8e9))
+    assert fronts_macs_range([run]) == (1e9, 2e9)  # the top-rung front: trials 0 and 2
+    # A top-rung front of one cost: the fronts of every rung instead. Rung 0 (psnr - 1):
+    # 30.0@1e9 is not above bicubic, 32.0@8e9 dominates 30.5@3e10; rung 1: 31.0@1e9.
+    single = {**run, "trials": [t for t in run["trials"] if t["number"] in (0, 1, 3)]}
+    assert fronts_macs_range([single]) == (1e9, 8e9)
+    picked = pick_genomes([single], 2, (1e9, 8e9))
     assert [g["macs"] for g in picked] == [1e9, 8e9]
     assert all(g["source"] == "searched" for g in picked)
 
