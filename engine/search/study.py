@@ -10,6 +10,7 @@ import optuna
 from optuna.storages import RDBStorage
 
 from engine.config import SearchConfig
+from engine.nets.search_space import SPACE_VERSION
 from engine.search.strategies import make_sampler
 
 HEARTBEAT_SECONDS = 10
@@ -32,7 +33,9 @@ def default_study_name(config: SearchConfig, clip_key: str) -> str:
 def fingerprint(config: SearchConfig) -> dict:
     """The settings as they read back from storage (JSON turns tuples into lists)."""
     data = config.to_dict()
-    return json.loads(json.dumps({key: data[key] for key in _FINGERPRINT_KEYS}))
+    # The space's version too: a study of another space cannot be resumed (its genes differ).
+    return json.loads(json.dumps({**{key: data[key] for key in _FINGERPRINT_KEYS},
+                                  "space_version": SPACE_VERSION}))
 
 
 def make_storage(url: str | None) -> optuna.storages.BaseStorage | None:
