@@ -73,7 +73,7 @@ class CachedFrames:
     hit: bool
 
 
-def _atomic_write(target: Path, write: Callable[[BinaryIO], object]) -> None:
+def atomic_write(target: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write via a temp file in the same folder + os.replace, so readers never see half."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
@@ -128,9 +128,9 @@ class FrameCache:
         )
         array = np.ascontiguousarray(np.stack(frames), dtype=np.uint8)
         entry.mkdir(parents=True, exist_ok=True)
-        _atomic_write(entry / "frames.npy", lambda f: np.save(f, array, allow_pickle=False))
+        atomic_write(entry / "frames.npy", lambda f: np.save(f, array, allow_pickle=False))
         meta = {"indices": indices, "info": info.to_dict(), "key": key}
-        _atomic_write(entry / "meta.json", lambda f: f.write(json.dumps(meta).encode()))
+        atomic_write(entry / "meta.json", lambda f: f.write(json.dumps(meta).encode()))
         return CachedFrames(indices, array, info, key, hit=False)
 
     @staticmethod

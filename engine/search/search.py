@@ -146,9 +146,14 @@ def counted_trials(study: optuna.Study) -> int:
     """First-rung candidates that finished a training budget: trained, or failed by a
     diverging loss. Not rejected or duplicate genomes, not promotions, and not a trial whose
     worker died (Optuna fails it as stale, and its genome is proposed again)."""
+    return counted_of(study.get_trials(deepcopy=False))
+
+
+def counted_of(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """counted_trials over trials already read (one study read per evaluation is enough)."""
     done = (TrialState.COMPLETE, TrialState.FAIL)
-    return sum(1 for t in study.get_trials(deepcopy=False, states=done)
-               if t.user_attrs.get("counted") and rung_of(t) == 0)
+    return sum(1 for t in trials
+               if t.state in done and t.user_attrs.get("counted") and rung_of(t) == 0)
 
 
 def reference_baselines(study: optuna.Study, data: SearchData, sink: ProgressSink) -> None:
@@ -274,7 +279,7 @@ def _announce(study: optuna.Study, frozen: optuna.trial.FrozenTrial, data: Searc
     state = RungState(config, trials)
     done, planned = state.evaluations()
     sink.emit(TrialFinished(
-        trial=record, finished=counted_trials(study), n_trials=config.n_trials,
+        trial=record, finished=counted_of(trials), n_trials=config.n_trials,
         on_front=any(t["number"] == candidate for t in front),
         counted=bool(frozen.user_attrs.get("counted")) and rung_of(frozen) == 0,
         rung=rung_of(frozen), evaluations_done=done, evaluations_planned=planned,

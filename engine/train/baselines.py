@@ -18,6 +18,7 @@ import torch
 from engine.config import TrainBudget
 from engine.data.dataset import FramePair, PatchSampler
 from engine.data.enhancement import EnhancementTask
+from engine.data.frame_cache import atomic_write
 from engine.nets.handcrafted import HANDCRAFTED
 from engine.train.checkpoint import save_checkpoint
 from engine.train.cost import measure_cost
@@ -68,7 +69,9 @@ def learned_baseline(
     if cache is not None:
         save_checkpoint(cache.with_suffix(".pt"), net, task.scale,
                         {"handcrafted": name, "steps": stats.steps})
-        _write_json(cache.with_suffix(".json"), row)
+        row_file = cache.with_suffix(".json")
+        row_file.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(row_file, lambda f: f.write(json.dumps(row).encode()))
     return row
 
 
@@ -95,10 +98,3 @@ def _cached(cache: Path, save_to: Path | None) -> dict | None:
         shutil.copyfile(weights, tmp)
         tmp.replace(save_to)
     return {**row, "cached": True}
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)

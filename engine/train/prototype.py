@@ -21,10 +21,8 @@ from __future__ import annotations
 import fcntl
 import io
 import json
-import os
 import re
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,6 +33,7 @@ import torch
 
 from engine.data.dataset import FramePair
 from engine.data.enhancement import EnhancementTask
+from engine.data.frame_cache import atomic_write
 from engine.nets.imdn import IMDN, SCALES, load_imdn
 from engine.train.cost import count_macs, count_params, input_size, torch_threads
 from engine.train.metrics import to_uint8
@@ -57,20 +56,6 @@ class PrototypeCancelled(Exception):
 def _raise_if_stopped(should_stop: StopCheck | None) -> None:
     if should_stop is not None and should_stop():
         raise PrototypeCancelled("the prototype's computation was cancelled")
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    """Temp file in the same folder + os.replace: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @contextmanager
@@ -162,7 +147,7 @@ def prototype_outputs(
                         net = load_imdn(scale, models_dir).to(device)
                     with torch_threads(threads):
                         stored = _run(net, frame, tile, device, should_stop)
-                    _atomic_write(path, _npy_bytes(stored))
+                    atomic_write(path, lambda f, data=_npy_bytes(stored): f.write(data))
                     output = stored.astype(np.float32) / 255.0
         outputs.append(output)
     return outputs
@@ -213,7 +198,7 @@ def prototype_latency(
         pass  # absent or unreadable: measure (again)
     net = load_imdn(scale, models_dir)
     latency = _timed_latency(net, resolution, scale, repeats, threads, should_stop)
-    _atomic_write(path, json.dumps(latency).encode())
+    atomic_write(path, lambda f: f.write(json.dumps(latency).encode()))
     return latency
 
 
