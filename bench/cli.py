@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "runs/bench-quick with --quick)")
     parser.add_argument("--cache", type=Path, default=REPO_ROOT / ".cache" / "bench",
                         help="trained checkpoints and search runs, keyed by configuration")
+    parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
+                        help="search seeds of the search section (default 0 1 2; each pair "
+                             "of a default and a random search is about 30 CPU-minutes)")
     parser.add_argument("--fresh", action="store_true",
                         help="recompute cached checkpoints and searches (a cold run)")
     return parser.parse_args(argv)
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_dir = out / "docs" / "bench" if out == REPO_ROOT else out / "plots"
     cache_root = args.cache / "quick" if args.quick else args.cache
     ctx = BenchContext(quick=args.quick, full=args.full, out_dir=out, plot_dir=plot_dir,
-                       cache=Cache(cache_root, fresh=args.fresh))
+                       cache=Cache(cache_root, fresh=args.fresh), seeds=args.seeds)
     plot_dir.mkdir(parents=True, exist_ok=True)
     names = [n for n in SECTIONS if not args.only or n in args.only]
     command = " ".join(["python -m bench", shlex.join(sys.argv[1:] if argv is None else argv)])

@@ -61,6 +61,8 @@ class BenchContext:
     plot_dir: Path  # plots (PNG) go here; the report links them relative to out_dir
     cache: Any  # bench.cache.Cache (typed loosely to keep this module import-light)
     data_root: Path = DATA_ROOT
+    # Search seeds of the search section (None: its plan's); fewer fit a shorter session.
+    seeds: list[int] | None = None
     # Hand-over between sections, e.g. "models": the trained networks section 2 compared,
     # each {"name", "kind" (found/handcrafted/prototype), "checkpoint" (path), "scale",
     # "psnr" (dB, Vid4), "gain_db" (over bicubic, Vid4)}; later sections reuse them.

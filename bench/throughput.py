@@ -271,7 +271,7 @@ def run(ctx: BenchContext) -> SectionResult:
     speedup = two["per_hour"] / one["per_hour"]
     parts = breakdown(one["runs"][0])
     per_eval = one["seconds"] / max(1, one["evaluations"])
-    planned = DEFAULTS.rungs.planned(DEFAULTS.n_trials)
+    planned = DEFAULTS.planned_evaluations
     top_rate = planned[-1] / planned[0]  # latency timings per first-rung evaluation
     latency = latency_cost(setup, seeds + genomes)
     rows = [["process spawn and imports (once per worker)",

@@ -79,12 +79,15 @@ class Rungs:
             steps *= self.eta
         return (*rungs, self.max_steps)
 
-    def planned(self, n_candidates: int) -> list[int]:
-        """Evaluations per rung when `n_candidates` start: once a rung is closed, the best
-        ceil(n / eta) of it move up (see engine.search.promotion)."""
-        counts = [n_candidates]
+    def planned(self, n_candidates: int, anchors: int = 0) -> list[int]:
+        """Evaluations per rung when `n_candidates` start, `anchors` of them seeds that move
+        up every rung: once a rung is closed, the best ceil(n / eta) of the others move up
+        (see engine.search.promotion)."""
+        anchors = min(anchors, n_candidates)
+        counts, others = [n_candidates], n_candidates - anchors
         for _ in self.steps[1:]:
-            counts.append(-(-counts[-1] // self.eta))
+            others = -(-others // self.eta)
+            counts.append(others + anchors)
         return counts
 
 
@@ -101,6 +104,11 @@ class Constraints:
             value = getattr(self, f.name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{f.name} must be positive, got {value}")
+
+
+# Seeds of every search, the genomes nearest to ESPCN and FSRCNN (engine.nets.search_space.
+# BASELINE_SEED_NAMES); in a multi-fidelity search they are promoted to the top rung.
+ANCHOR_SEEDS = 2
 
 
 @dataclass(frozen=True)
@@ -176,6 +184,14 @@ class SearchConfig:
     def rung_steps(self) -> tuple[int, ...]:
         """Steps of each rung; one rung of `budget.steps` in single-fidelity mode."""
         return self.rungs.steps if self.rungs is not None else (self.budget.steps,)
+
+    @property
+    def planned_evaluations(self) -> list[int]:
+        """Evaluations planned at each rung (the unit of a search's progress): the seeds
+        nearest to the handcrafted baselines are anchors that reach the top rung."""
+        if self.rungs is None:
+            return [self.n_trials]
+        return self.rungs.planned(self.n_trials, ANCHOR_SEEDS)
 
     @property
     def top_steps(self) -> int:

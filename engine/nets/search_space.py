@@ -78,6 +78,9 @@ def _nearest_choice(value: int, choices: tuple[int, ...]) -> int:
     return min((c for c in choices if c >= value), default=max(choices))
 
 
+BASELINE_SEED_NAMES = ("espcn", "fsrcnn")  # the order of baseline_seed_genomes
+
+
 def baseline_seed_genomes(scale: int) -> list[Genome]:
     """The genomes of the space nearest to ESPCN and to FSRCNN(56, 12, 4) (engine.nets.
     handcrafted), to seed a search's first generation (`study.enqueue_trial(g.to_params())`).

@@ -9,7 +9,8 @@ Promotion is asynchronous (ASHA, Li et al. 2020): a candidate moves up as soon a
 the best 1/eta of the results its rung has so far, with no wait for the rung to fill. The number
 promoted from a rung never exceeds floor(n / eta) while the rung can still grow, and reaches
 ceil(n / eta) once it is closed, so even a small search puts at least one candidate on the top
-rung. Pure functions: the study (engine.search.scheduler) supplies the entries.
+rung. The anchors (the baseline seeds) move up outside that quota. Pure functions: the study
+(engine.search.scheduler) supplies the entries.
 """
 
 from __future__ import annotations
@@ -85,12 +86,21 @@ def promotion_quota(finished: int, eta: int, closed: bool) -> int:
 
 
 def promotable(entries: Sequence[RungEntry], promoted: set[int], eta: int,
-               closed: bool) -> list[int]:
-    """Candidates of one rung to move up now, best first: those among the best `quota` not
-    yet promoted, while fewer than `quota` have been."""
-    quota = promotion_quota(len(entries), eta, closed)
-    room = quota - len(promoted)
+               closed: bool, anchors: frozenset[int] = frozenset()) -> list[int]:
+    """Candidates of one rung to move up now: the anchors not yet promoted first, then, best
+    first, those among the best `quota` of the others not yet promoted, while fewer than
+    `quota` of the others have been.
+
+    Anchors (the seeds nearest to the handcrafted baselines) move up every rung outside the
+    quota: the top rung then always holds the nets the search is compared with, so its
+    verdicts never end below them for want of a promotion (a slow starter such as FSRCNN
+    ranks low after a short rung and would otherwise stay there)."""
+    waiting_anchors = sorted(e.candidate for e in entries
+                             if e.candidate in anchors and e.candidate not in promoted)
+    others = [e for e in entries if e.candidate not in anchors]
+    quota = promotion_quota(len(others), eta, closed)
+    room = quota - len(promoted - anchors)
     if room <= 0:
-        return []
-    best = [e.candidate for e in promotion_order(entries)[:quota]]
-    return [c for c in best if c not in promoted][:room]
+        return waiting_anchors
+    best = [e.candidate for e in promotion_order(others)[:quota]]
+    return waiting_anchors + [c for c in best if c not in promoted][:room]

@@ -50,6 +50,8 @@ def trial_record(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "counted": bool(attrs.get("counted")),  # spent a training budget (see counted_trials)
         "rung": int(attrs.get("rung", 0)),
         "candidate": int(attrs.get("candidate", trial.number)),
+        # The seed nearest to this handcrafted baseline (promoted to the top rung), else None.
+        "anchor": attrs.get("anchor"),
     }
     if "reason" in attrs:
         record["reason"] = attrs["reason"]
@@ -64,7 +66,8 @@ def candidate_records(trials: list[optuna.trial.FrozenTrial]) -> list[dict[str, 
 
     A candidate whose promotion is under way keeps its last completed result and says
     `promoting`; a promotion killed with its worker leaves no trace but its failed trial."""
-    by_number = {t.number: trial_record(t) for t in trials}
+    by_number = {t.number: trial_record(t) for t in trials
+                 if t.user_attrs.get("outcome") != "surplus"}  # asked for, never a candidate
     records: dict[int, dict[str, Any]] = {}
     promotions: list[dict[str, Any]] = []
     for record in by_number.values():

@@ -62,6 +62,7 @@ class RungState:
     holders: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     pending: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     started: int = 0  # first-rung candidates done or under way (seeds still queued excluded)
+    anchors: set[int] = field(default_factory=set)  # seeds that move up every rung
     waiting_promotions: int = 0  # enqueued by a worker that then ran another waiting trial
 
     def __post_init__(self) -> None:
@@ -70,9 +71,12 @@ class RungState:
         for trial in self.trials:
             rung = rung_of(trial)
             fresh_seed = trial.state == TrialState.WAITING and "candidate" not in trial.user_attrs
-            if rung == 0 and not fresh_seed and trial.user_attrs.get("outcome") not in (
-                    "rejected", "duplicate") and holds_slot(trial):
+            live = trial.user_attrs.get("outcome") not in ("rejected", "duplicate")
+            if rung == 0 and not fresh_seed and live and holds_slot(trial):
                 self.started += 1
+            if rung == 0 and "anchor" in trial.user_attrs and live and (
+                    trial.state in _PENDING or is_trained(trial)):
+                self.anchors.add(trial.number)
             if trial.state in _PENDING and not fresh_seed:
                 self.pending[rung] += 1
             if trial.state == TrialState.WAITING and rung > 0:
@@ -102,7 +106,8 @@ class RungState:
             return []
         promoted = self.holders[rung + 1]
         eta = self.config.rungs.eta if self.config.rungs else 2
-        return promotable(self.entries[rung], promoted, eta, self.closed(rung))
+        return promotable(self.entries[rung], promoted, eta, self.closed(rung),
+                          frozenset(self.anchors))
 
     def next_promotion(self) -> Job | None:
         for rung in range(self.top - 1, -1, -1):  # the highest rung first (ASHA)
@@ -121,9 +126,27 @@ class RungState:
     def evaluations(self) -> tuple[int, int]:
         """(evaluations done, evaluations planned) over all rungs: the unit of progress."""
         done = sum(len(v) for v in self.entries.values())
-        planned = (self.config.rungs.planned(self.config.n_trials) if self.config.rungs
-                   else [self.config.n_trials])
+        # The anchors this study really has (a seed a constraint rejects is not one).
+        planned = (self.config.rungs.planned(self.config.n_trials, len(self.anchors))
+                   if self.config.rungs else [self.config.n_trials])
         return done, max(done, sum(planned))
+
+
+def is_surplus(trials: list[optuna.trial.FrozenTrial], trial_number: int,
+               n_trials: int) -> bool:
+    """A first-rung trial one worker asked for while another took the last free candidate
+    slot (both read `started < n_trials` before either asked): the lower trial numbers keep
+    the slots, so every worker reaches the same verdict and a search never starts more than
+    `n_trials` candidates."""
+    earlier = 0
+    for trial in trials:
+        if trial.number >= trial_number or rung_of(trial) != 0:
+            continue
+        if trial.user_attrs.get("outcome") in ("rejected", "duplicate", "surplus"):
+            continue
+        if trial.state in _PENDING or holds_slot(trial):
+            earlier += 1
+    return earlier >= n_trials
 
 
 def read_state(study: optuna.Study, config: SearchConfig) -> RungState:

@@ -35,7 +35,7 @@ from engine.events import (
     SearchStarted,
     TrialFinished,
 )
-from engine.nets.search_space import baseline_seed_genomes
+from engine.nets.search_space import BASELINE_SEED_NAMES, baseline_seed_genomes
 from engine.search.baseline_jobs import (
     baselines_of,
     missing_baselines,
@@ -51,7 +51,14 @@ from engine.search.report import (
     verdict_pool,
     write_report,
 )
-from engine.search.scheduler import RungState, candidate_of, next_job, read_state, rung_of
+from engine.search.scheduler import (
+    RungState,
+    candidate_of,
+    is_surplus,
+    next_job,
+    read_state,
+    rung_of,
+)
 from engine.search.space_bounds import SpaceBounds, space_bounds
 from engine.search.strategies import make_sampler
 from engine.search.study import open_study
@@ -167,12 +174,15 @@ def reference_baselines(study: optuna.Study, data: SearchData, sink: ProgressSin
 
 def seed_study(study: optuna.Study, config: SearchConfig, scale: int) -> None:
     """Enqueue the genomes nearest to each handcrafted baseline, once per study, so the
-    first generation holds them and a search never ends below the nets it is compared with."""
+    first generation holds them; marked `anchor`, they are promoted to the top rung (engine.
+    search.promotion), so a search never ends below the nets it is compared with."""
     if study.user_attrs.get("seeded") or config.resume and study.get_trials(deepcopy=False):
         return
     study.set_user_attr("seeded", True)
-    for genome in baseline_seed_genomes(scale)[: config.n_trials]:
-        study.enqueue_trial(genome.to_params(), skip_if_exists=True)
+    seeds = zip(BASELINE_SEED_NAMES, baseline_seed_genomes(scale), strict=True)
+    for name, genome in list(seeds)[: config.n_trials]:
+        study.enqueue_trial(genome.to_params(), user_attrs={"anchor": name},
+                            skip_if_exists=True)
 
 
 def start_search(
@@ -185,6 +195,7 @@ def start_search(
     sink = sink or NullSink()
     data = prepare(config, cache_root)
     study = open_study(config, data.frames.key, worker)
+    seed_study(study, config, data.task.scale)  # before the plan: the seeds are its anchors
     state = read_state(study, config)
     sink.emit(SearchStarted(
         study_name=study.study_name, n_trials=config.n_trials,
@@ -194,7 +205,6 @@ def start_search(
         device=data.device,
     ))
     reference_baselines(study, data, sink)
-    seed_study(study, config, data.task.scale)
     return data, study, baselines_of(study, data)
 
 
@@ -254,8 +264,18 @@ def _work(study: optuna.Study, data: SearchData, evaluator: Evaluator, sink: Pro
             study.enqueue_trial(params, user_attrs={"candidate": job.candidate,
                                                     "rung": job.rung})
         trial = study.ask()  # a queued promotion or seed first, else the sampler's proposal
-        with get_heartbeat_thread(trial._trial_id, study._storage):
-            evaluator(study, trial)
+        if "candidate" not in trial.user_attrs and is_surplus(
+                study.get_trials(deepcopy=False), trial.number, config.n_trials):
+            trial.set_user_attr("outcome", "surplus")  # another worker took the last slot
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        try:
+            with get_heartbeat_thread(trial._trial_id, study._storage):
+                evaluator(study, trial)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # On SQLite two workers can pop the same queued trial; the same genome, seed and
+            # state give the same result, so the first to finish it stands.
+            continue
         frozen = study._storage.get_trial(trial._trial_id)
         _announce(study, frozen, data, sink)
 

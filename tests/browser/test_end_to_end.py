@@ -112,7 +112,8 @@ def test_sign_up_upload_search_watch_finish(local_page: Any, embedded_studio: st
     # A tiny search from the form.
     page.click("a[href*='/searches/new/']")
     page.fill("input[name=n_trials]", "3")
-    # Multi-fidelity (the default) on tiny rungs: 10 -> 20 steps, the best 2 of 3 move up.
+    # Multi-fidelity (the default) on tiny rungs: 10 -> 20 steps; the two baseline
+    # seeds (anchors) and ceil(1/2) of the third move up.
     expect(page.locator("select[name=fidelity]")).to_have_value("multi")
     page.fill("input[name=min_steps]", "10")
     page.fill("input[name=max_steps]", "20")
@@ -153,7 +154,7 @@ def test_sign_up_upload_search_watch_finish(local_page: Any, embedded_studio: st
     report_row_latency(page)
     page.reload()
     expect(page.locator("#sp-rows tr[data-state='complete']")).to_have_count(3, timeout=15_000)
-    # Two candidates reached the top rung (20 steps); the IMDN reference row is listed.
+    # Candidates reached the top rung (20 steps); the IMDN reference row is listed.
     expect(page.locator("#sp-rows")).to_contain_text("2/2")
     expect(page.locator("#sp-baselines")).to_contain_text("IMDN")
 

@@ -65,6 +65,20 @@ def test_asynchronous_quota_floor_while_open_ceil_when_closed() -> None:
     assert promotable(five, set(first), eta=4, closed=False) == []  # never past the quota
 
 
+def test_anchors_move_up_outside_the_quota() -> None:
+    # Candidate 0 (an anchor) is the worst of its rung: it moves up anyway, first, and takes
+    # no slot of the quota, which counts the other candidates only.
+    entries = [RungEntry(0, 20.0, 9e9)] + [RungEntry(i, 30.0 + i, 1e9 * i) for i in (1, 2, 3)]
+    anchors = frozenset({0})
+    assert promotable(entries, set(), eta=2, closed=False, anchors=anchors)[:1] == [0]
+    ready = promotable(entries, set(), eta=2, closed=True, anchors=anchors)
+    assert ready[0] == 0 and len(ready) == 1 + 2  # the anchor, then ceil(3 / 2)
+    assert promotable(entries, {0}, eta=2, closed=True, anchors=anchors) == ready[1:]
+    assert promotable(entries, set(ready), eta=2, closed=True, anchors=anchors) == []
+    assert Rungs(20, 80, 2).planned(6, anchors=2) == [6, 4, 3]
+    assert Rungs(20, 80, 2).planned(1, anchors=2) == [1, 1, 1]  # only one seed fits
+
+
 # --- continuation ---------------------------------------------------------------------------
 
 def test_promotion_continues_to_exactly_the_one_go_result(tiny_clip: Path, tmp_path: Path,
@@ -114,7 +128,9 @@ def test_rungs_end_to_end(searched: tuple[dict, Path, ListSink]) -> None:
     report, root, _ = searched
     assert report["rung_steps"] == [20, 40, 80] and report["top_rung"] == 2
     assert report["complete"] is True
-    assert report["timing"]["evaluations_per_rung"] == [6, 3, 2]  # ceil(6/2), ceil(3/2)
+    # Two anchors (the baseline seeds) move up every rung; of the other four, ceil(4/2) = 2
+    # reach rung 1 and ceil(2/2) = 1 the top.
+    assert report["timing"]["evaluations_per_rung"] == [6, 4, 3]
     on_disk = json.loads((root / "out" / "report.json").read_text())
     assert on_disk["trials"] == report["trials"]
     for trial in report["trials"]:
@@ -150,13 +166,13 @@ def test_verdicts_read_at_the_top_rung_only(searched: tuple[dict, Path, ListSink
 def test_events_carry_rungs_and_progress(searched: tuple[dict, Path, ListSink]) -> None:
     _, _, sink = searched
     started = sink.of_kind("search_started")[0]
-    assert started.rung_steps == [20, 40, 80] and started.evaluations_planned == 11
+    assert started.rung_steps == [20, 40, 80] and started.evaluations_planned == 13
     finished = sink.of_kind("trial_finished")
-    assert sorted(e.rung for e in finished) == [0] * 6 + [1] * 3 + [2] * 2
-    assert finished[-1].evaluations_done == 11
+    assert sorted(e.rung for e in finished) == [0] * 6 + [1] * 4 + [2] * 3
+    assert finished[-1].evaluations_done == 13
     assert [e.finished for e in finished if e.counted] == [1, 2, 3, 4, 5, 6]
     promotions = [e for e in sink.of_kind("trial_started") if e.rung > 0]
-    assert len(promotions) == 5 and all(e.steps in (40, 80) for e in promotions)
+    assert len(promotions) == 7 and all(e.steps in (40, 80) for e in promotions)
     assert sink.of_kind("baseline_progress")[-1].steps == 80
     assert json.dumps([e.to_dict() for e in sink.events])
 
@@ -168,6 +184,10 @@ def test_seeds_and_checkpoints(searched: tuple[dict, Path, ListSink]) -> None:
     report, root, _ = searched
     seeds = {g.key() for g in baseline_seed_genomes(2)}
     assert seeds <= {t["arch"] for t in report["trials"]}  # the first generation holds them
+    anchors = {t["arch"]: t for t in report["trials"] if t["anchor"]}
+    assert set(anchors) == seeds and {t["anchor"] for t in anchors.values()} == {
+        "espcn", "fsrcnn"}
+    assert all(t["top_rung"] for t in anchors.values())  # whatever their first-rung rank
     for trial in report["trials"]:
         _, payload = load_checkpoint(checkpoint_path(root / "out", f"trial-{trial['number']}"))
         assert payload["meta"]["steps"] == trial["steps"]  # the longest-trained weights
@@ -220,13 +240,13 @@ def test_killed_worker_then_resume_counts_every_rung_once(tiny_clip: Path, tmp_p
     study._storage.set_trial_state_values(running[0]._trial_id,
                                           optuna.trial.TrialState.FAIL)
     report = run_search(replace(config, resume=True), cache_root=cache_root)
-    assert report["complete"] and report["timing"]["evaluations_per_rung"] == [6, 3, 2]
+    assert report["complete"] and report["timing"]["evaluations_per_rung"] == [6, 4, 3]
     per_rung: dict[tuple[int, int], int] = {}
     for t in optuna.load_study(study_name="k", storage=storage).trials:
         if t.user_attrs.get("outcome") == "trained":
             key = (t.user_attrs["candidate"], t.user_attrs["rung"])
             per_rung[key] = per_rung.get(key, 0) + 1
-    assert len(per_rung) == 11 and set(per_rung.values()) == {1}
+    assert len(per_rung) == 13 and set(per_rung.values()) == {1}
 
 
 # --- the pretrained prototype: reference row and teacher -------------------------------------
@@ -295,9 +315,38 @@ def test_two_workers_share_the_rungs_without_waiting(tiny_clip: Path, tmp_path: 
     trained = [t for t in optuna.load_study(study_name="shared", storage=storage).trials
                if t.user_attrs.get("outcome") == "trained"]
     keys = [(t.user_attrs["candidate"], t.user_attrs["rung"]) for t in trained]
-    assert len(keys) == len(set(keys)) == 8 + 4 + 2
+    per_rung = [sorted(c for c, r in keys if r == k) for k in range(3)]
+    anchors = sorted(t.number for t in trained if "anchor" in t.user_attrs)
+    assert len(keys) == len(set(keys)) == 8 + 5 + 4, (per_rung, anchors)  # 2 anchors + 3, + 2
     assert {t.user_attrs["worker"] for t in trained} == {0, 1}
     status = lifecycle.status(config)
     assert status.settled and status.running == 0 and status.counted == 8
-    assert status.evaluations_done == status.evaluations_planned == 14
+    assert status.evaluations_done == status.evaluations_planned == 17
     assert len(lifecycle.settle(config)) >= 8
+
+
+def test_a_surplus_first_rung_trial_gives_its_slot_up() -> None:
+    """Two workers that both read `started < n_trials` and asked: the lower trial number
+    keeps the last slot, whatever order they check in; killed or rejected trials hold none."""
+    import optuna
+
+    state = optuna.trial.TrialState
+
+    def trial(number: int, status, **attrs) -> optuna.trial.FrozenTrial:
+        made = optuna.trial.create_trial(state=status, values=None, user_attrs=attrs) \
+            if status != state.COMPLETE else optuna.trial.create_trial(
+                values=[30.0, 1e9], user_attrs=attrs)
+        made.number = number
+        return made
+
+    from engine.search.scheduler import is_surplus
+
+    done = [trial(0, state.COMPLETE, outcome="trained", counted=True, rung=0, candidate=0),
+            trial(1, state.COMPLETE, outcome="rejected", rung=0, candidate=1),
+            trial(2, state.FAIL, outcome="cancelled", rung=0, candidate=2),  # not counted
+            trial(3, state.COMPLETE, outcome="trained", counted=True, rung=1, candidate=0)]
+    racing = [trial(4, state.RUNNING), trial(5, state.RUNNING)]
+    trials = done + racing
+    assert not is_surplus(trials, 4, n_trials=2)  # one slot left: the lower number keeps it
+    assert is_surplus(trials, 5, n_trials=2)
+    assert not is_surplus(trials, 5, n_trials=3)

@@ -91,3 +91,5 @@ def test_a_stored_config_without_rungs_was_single_fidelity() -> None:
     current = SearchConfig(clip="x")
     assert SearchConfig.from_dict(current.to_dict()) == current
     assert current.rung_steps == (300, 1200, 4800) and current.rungs.planned(32) == [32, 8, 2]
+    # The two baseline seeds are anchors: 30 others -> 8 -> 2, plus 2 at every rung.
+    assert current.planned_evaluations == [32, 10, 4]

@@ -65,18 +65,19 @@ def test_a_real_search_keeps_one_row_per_candidate(
     # The front is the engine's (top rung, above the reference), never recomputed here.
     assert {n for n, row in rows.items() if row.on_front} == {
         t["number"] for t in report["pareto_front"]}
-    # Progress counts evaluations over every rung: 4 -> 2 -> 1 planned.
-    assert search.evaluations_planned == 7
-    assert search.evaluations_done == sum(report["timing"]["evaluations_per_rung"]) == 7
+    # Progress counts evaluations over every rung: 4 -> 3 -> 3 planned (the two baseline
+    # seeds are anchors that reach the top rung; of the two others, one moves up).
+    assert search.evaluations_planned == 10
+    assert search.evaluations_done == sum(report["timing"]["evaluations_per_rung"]) == 10
     assert search.finished_trials == 4
     body = search.to_dict()
     assert (body["rung_steps"], body["rung_plan"], body["top_rung"]) == ([20, 40, 80],
-                                                                         [4, 2, 1], 2)
-    assert body["evaluations_done"] == body["evaluations_planned"] == 7
+                                                                         [4, 3, 3], 2)
+    assert body["evaluations_done"] == body["evaluations_planned"] == 10
     assert body["complete"] is True and body["device"] == report["device"]
     page = client_in.get(reverse("studio:search_detail", args=[search.pk]))
     progress = page.context["progress"]
-    assert progress["done_per_rung"] == progress["planned_per_rung"] == [4, 2, 1]
+    assert progress["done_per_rung"] == progress["planned_per_rung"] == [4, 3, 3]
     assert all(seconds > 0 for seconds in progress["mean_seconds_per_rung"])
 
 

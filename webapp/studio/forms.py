@@ -256,10 +256,10 @@ def search_estimate(config: SearchConfig, workers: int = 1) -> dict[str, Any]:
     candidate's constant-rate state from the end of rung k's stable phase (the decay of rung
     k is redone at the longer budget), so it costs steps[k+1] - stable_steps(steps[k]); the
     learned baselines train to the top rung. Counts per rung are the engine's plan
-    (Rungs.planned). The time range divides by STEPS_PER_SECOND, measured on a 2-core CPU."""
+    (SearchConfig.planned_evaluations: the baseline seeds reach the top rung). The time range
+    divides by STEPS_PER_SECOND, measured on a 2-core CPU."""
     steps = list(config.rung_steps)
-    planned = (config.rungs.planned(config.n_trials) if config.rungs is not None
-               else [config.n_trials])
+    planned = config.planned_evaluations
     candidate_steps = planned[0] * steps[0]
     promotion_steps = sum(planned[k + 1] * (steps[k + 1] - stable_steps(steps[k], config.budget))
                           for k in range(len(steps) - 1))

@@ -13,13 +13,6 @@ from django.db import models
 from engine.config import SearchConfig
 
 
-def rung_plan(config: SearchConfig) -> list[int]:
-    """Evaluations the engine plans at each rung for `config` (engine Rungs.planned)."""
-    if config.rungs is None:
-        return [config.n_trials]
-    return config.rungs.planned(config.n_trials)
-
-
 def search_plan(config: dict[str, Any]) -> tuple[list[int], list[int]]:
     """(steps of each rung, evaluations planned at each rung) of a stored config. One the
     engine refuses reads as one rung of its budget: its search fails visibly when it runs,
@@ -29,7 +22,7 @@ def search_plan(config: dict[str, Any]) -> tuple[list[int], list[int]]:
     except (TypeError, ValueError):  # ConfigError is a ValueError
         steps = int((config.get("budget") or {}).get("steps", 0))
         return [steps], [int(config.get("n_trials", 0))]
-    return list(engine.rung_steps), rung_plan(engine)
+    return list(engine.rung_steps), engine.planned_evaluations
 
 
 def clip_upload_path(clip: Clip, filename: str) -> str:
