@@ -106,6 +106,44 @@ class Constraints:
                 raise ConfigError(f"{f.name} must be positive, got {value}")
 
 
+@dataclass(frozen=True)
+class SearchSpec:
+    """What is searched: the task with its options, what the data and the training are,
+    objectives, rungs, constraints, resolution and seed. Two runs with one spec produce the
+    same numbers for the same genome, so its `to_dict()` is the study fingerprint: a study
+    resumes only under the spec it was created with."""
+
+    task: str
+    objectives: tuple[str, str]
+    budget: TrainBudget
+    rungs: Rungs | None
+    constraints: Constraints
+    resolution: tuple[int, int]
+    seed: int
+    n_frames: int
+    eval_fraction: float
+    skip_near_duplicates: bool
+    teacher: str | None
+    teacher_weight: float
+    noise_sigma: float
+    jpeg_quality: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunPlace:
+    """Where a search runs: its clip, its study's storage and name, and its output folder.
+    None of it changes a result, so a search can move (another storage, another folder)."""
+
+    clip: str
+    storage: str | None
+    study_name: str | None
+    resume: bool
+    out_dir: str | None
+
+
 # Seeds of every search, the genomes nearest to ESPCN and FSRCNN (engine.nets.search_space.
 # BASELINE_SEED_NAMES); in a multi-fidelity search they are promoted to the top rung.
 ANCHOR_SEEDS = 2
@@ -184,6 +222,16 @@ class SearchConfig:
     def rung_steps(self) -> tuple[int, ...]:
         """Steps of each rung; one rung of `budget.steps` in single-fidelity mode."""
         return self.rungs.steps if self.rungs is not None else (self.budget.steps,)
+
+    @property
+    def spec(self) -> SearchSpec:
+        """What is searched (the study fingerprint); the rest of the config says how much
+        (n_trials), how (strategy, device, baselines shown) and where (`place`)."""
+        return SearchSpec(**{f.name: getattr(self, f.name) for f in fields(SearchSpec)})
+
+    @property
+    def place(self) -> RunPlace:
+        return RunPlace(**{f.name: getattr(self, f.name) for f in fields(RunPlace)})
 
     @property
     def planned_evaluations(self) -> list[int]:

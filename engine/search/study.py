@@ -16,12 +16,6 @@ from engine.search.strategies import make_sampler
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 40
 
-# Settings that change what a trial's numbers mean: a resumed study must match them.
-_FINGERPRINT_KEYS = ("task", "objectives", "budget", "rungs", "constraints", "resolution",
-                     "seed", "n_frames", "eval_fraction", "skip_near_duplicates", "teacher",
-                     "teacher_weight", "noise_sigma", "jpeg_quality")
-
-
 class StudyError(RuntimeError):
     """A study that cannot be opened or resumed; the message says what to do."""
 
@@ -31,11 +25,10 @@ def default_study_name(config: SearchConfig, clip_key: str) -> str:
 
 
 def fingerprint(config: SearchConfig) -> dict:
-    """The settings as they read back from storage (JSON turns tuples into lists)."""
-    data = config.to_dict()
+    """What is searched (`config.spec`), as it reads back from storage (JSON turns tuples
+    into lists): a resumed study must match it."""
     # The space's version too: a study of another space cannot be resumed (its genes differ).
-    return json.loads(json.dumps({**{key: data[key] for key in _FINGERPRINT_KEYS},
-                                  "space_version": SPACE_VERSION}))
+    return json.loads(json.dumps({**config.spec.to_dict(), "space_version": SPACE_VERSION}))
 
 
 def make_storage(url: str | None) -> optuna.storages.BaseStorage | None:

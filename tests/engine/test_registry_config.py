@@ -93,3 +93,23 @@ def test_a_stored_config_without_rungs_was_single_fidelity() -> None:
     assert current.rung_steps == (300, 1200, 4800) and current.rungs.planned(32) == [32, 8, 2]
     # The two baseline seeds are anchors: 30 others -> 8 -> 2, plus 2 at every rung.
     assert current.planned_evaluations == [32, 10, 4]
+
+
+def test_the_spec_is_what_is_searched_and_the_place_where() -> None:
+    from dataclasses import fields
+
+    from engine.config import RunPlace, SearchSpec
+    from engine.search.study import fingerprint
+
+    config = SearchConfig(clip="a.mp4", storage="sqlite:///x.db", out_dir="runs/a")
+    spec_names = {f.name for f in fields(SearchSpec)}
+    place_names = {f.name for f in fields(RunPlace)}
+    assert not spec_names & place_names
+    # Every field is in one of them, or says how much / how a search runs.
+    how = {"n_trials", "strategy", "device", "learned_baselines", "prototype_reference"}
+    assert {f.name for f in fields(SearchConfig)} == spec_names | place_names | how
+    moved = config.with_changes(clip="b.mp4", storage=None, out_dir=None, n_trials=5)
+    assert moved.spec == config.spec and moved.place != config.place
+    assert fingerprint(moved) == fingerprint(config)  # a moved search resumes
+    assert fingerprint(config.with_changes(seed=1)) != fingerprint(config)
+    assert fingerprint(config)["rungs"] == {"min_steps": 300, "max_steps": 4800, "eta": 4}
