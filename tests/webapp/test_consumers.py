@@ -77,6 +77,37 @@ def test_another_users_search_is_refused_like_a_missing_one(search: Search,
     assert connect_outcome(f"/ws/searches/{search.pk + 1000}/", headers) == (False, 4403)
 
 
+def test_an_id_past_the_databases_range_is_refused_cleanly(search: Search, user: User) -> None:
+    headers = [ORIGIN, session_cookie(user)]
+    assert connect_outcome(f"/ws/searches/{'9' * 120}/", headers) == (False, 4403)
+
+
+def test_a_malformed_message_gets_an_error_and_the_socket_stays_open(
+        search: Search, user: User, caplog: pytest.LogCaptureFixture) -> None:
+    headers = [ORIGIN, session_cookie(user)]
+
+    async def scenario() -> list[dict[str, Any]]:
+        communicator = WebsocketCommunicator(application(), f"/ws/searches/{search.pk}/",
+                                             headers=headers)
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected
+        replies = [await communicator.receive_json_from(timeout=5)]  # the snapshot
+        for text in ("not json {", '{"type": "shout"}', "[1, 2]"):
+            await communicator.send_to(text_data=text)
+            replies.append(await communicator.receive_json_from(timeout=5))
+        await communicator.send_to(text_data='{"type": "ping"}')
+        replies.append(await communicator.receive_json_from(timeout=5))
+        await communicator.disconnect()
+        return replies
+
+    with caplog.at_level("INFO"):
+        replies = async_to_sync(scenario)()
+    assert replies[0]["type"] == "snapshot"
+    assert [r["type"] for r in replies[1:]] == ["error", "error", "error", "pong"]
+    assert "ping" in replies[1]["message"]
+    assert not [r for r in caplog.records if r.exc_info]  # a log line, never a traceback
+
+
 def test_owner_gets_a_snapshot_then_every_increment_in_order(search: Search, user: User) -> None:
     # Before connecting: one trial started (persisted), so the snapshot has a trial row.
     record_event(search.pk, "trial_started", {"number": 0, "genome": GENOME, "macs": 5000,

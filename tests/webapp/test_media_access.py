@@ -97,3 +97,11 @@ def test_own_search_page_gets_the_search_and_its_clip(client_in: Client, user: U
     assert response.status_code == 200
     assert [t.name for t in response.templates][0] == "studio/search_detail.html"
     assert response.context["search"] == search and response.context["clip"] == search.clip
+
+
+@pytest.mark.django_db
+def test_an_id_past_the_databases_range_is_a_plain_404(client: Client) -> None:
+    client.force_login(User.objects.create_user("long-ids", password="pw-for-tests-9"))
+    for path in (f"/searches/{'9' * 120}/", f"/clips/{'9' * 40}/file",
+                 f"/api/searches/{'9' * 30}/trials/{'9' * 30}"):
+        assert client.get(path).status_code == 404, path

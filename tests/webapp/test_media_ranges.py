@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.conftest import TINY_CLIP
-from webapp.studio.media import _parse_range
+from webapp.studio.media import UNSATISFIABLE, _parse_range
 from webapp.studio.models import Clip
 
 
@@ -61,5 +61,21 @@ def test_parse_range() -> None:
     assert _parse_range("bytes=90-", 100) == (90, 99)
     assert _parse_range("bytes=-10", 100) == (90, 99)
     assert _parse_range("bytes=50-500", 100) == (50, 99)
-    assert _parse_range("bytes=100-", 100) is None
-    assert _parse_range("items=0-1", 100) is None
+    assert _parse_range("BYTES=0-9", 100) == (0, 9)  # the unit is case-insensitive
+    assert _parse_range("bytes=100-", 100) == UNSATISFIABLE
+    assert _parse_range("bytes=-0", 100) == UNSATISFIABLE
+    # Ignored (the whole file, 200): another unit, several ranges, malformed ones.
+    for header in ("items=0-1", "bytes=0-1,5-10", "bytes=9-3", "bytes=a-b", "bytes=-", ""):
+        assert _parse_range(header, 100) is None, header
+
+
+@pytest.mark.django_db
+def test_ignored_ranges_get_the_whole_file(clip: Clip) -> None:
+    data = TINY_CLIP.read_bytes()
+    client = _client(clip.owner)
+    for header in ("bytes=0-1,5-10", "bytes=5-2", "pages=1-2"):
+        response = client.get(f"/clips/{clip.pk}/file", HTTP_RANGE=header)
+        assert response.status_code == 200, header
+        assert b"".join(response.streaming_content) == data
+    upper = client.get(f"/clips/{clip.pk}/file", HTTP_RANGE="BYTES=0-5")
+    assert upper.status_code == 206 and b"".join(upper.streaming_content) == data[:6]

@@ -12,6 +12,8 @@ embeds a snapshot in its HTML (views.search_detail) and connects with `?after=N`
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -19,6 +21,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from webapp.studio.models import Search, Trial
+
+log = logging.getLogger(__name__)
+MAX_ID = 2**63 - 1  # the database's largest key: a longer id names no search
 
 
 def live_snapshot(search: Search, after: int | None = None) -> dict[str, Any]:
@@ -65,6 +70,9 @@ class SearchConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
+        if self.search_id > MAX_ID:  # no such search: the same answer as someone else's
+            await self.close(code=4403)
+            return
         # Join the group before reading the snapshot (nothing falls between the two); one
         # read checks the owner and loads the snapshot; accept and snapshot leave together.
         group = f"search-{self.search_id}"
@@ -77,6 +85,22 @@ class SearchConsumer(AsyncJsonWebsocketConsumer):
         self.group = group
         await self.accept()
         await self.send_json({"type": "snapshot", **snapshot})
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None,
+                      **kwargs: Any) -> None:
+        """The page only listens; a client may send {"type": "ping"}. Anything else gets an
+        error message back and the socket stays open (one log line, no traceback)."""
+        try:
+            message = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            message = None
+        if isinstance(message, dict) and message.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+            return
+        log.info("search %s socket: ignored a malformed or unknown message", self.search_id)
+        await self.send_json({"type": "error", "message": (
+            'this socket only sends progress; the one message it takes is {"type": "ping"} '
+            "as JSON text")})
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):

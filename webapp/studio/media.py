@@ -12,22 +12,31 @@ from pathlib import Path
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.IGNORECASE)  # RFC 9110: the unit's case
 _CHUNK = 256 * 1024
+UNSATISFIABLE = "unsatisfiable"
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """(first, last) byte of a single-range header, or None when it cannot be satisfied."""
+def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
+    """(first, last) byte of a single-range header; UNSATISFIABLE when it starts past the
+    end (416); None when the header is to be ignored (RFC 9110 14.2: a server may ignore a
+    Range it does not support, such as several ranges, and must ignore a malformed one):
+    then the whole file goes out with 200."""
     match = _RANGE.match(header.strip())
     if not match or (not match.group(1) and not match.group(2)):
         return None
     if match.group(1):
         first = int(match.group(1))
         last = int(match.group(2)) if match.group(2) else size - 1
+        if match.group(2) and last < first:
+            return None  # "bytes=9-3" is invalid syntax, not an unsatisfiable range
     else:  # suffix range: the last N bytes
+        if int(match.group(2)) == 0:
+            return UNSATISFIABLE
         first, last = max(0, size - int(match.group(2))), size - 1
-    last = min(last, size - 1)
-    return (first, last) if first <= last else None
+    if first >= size:
+        return UNSATISFIABLE
+    return first, min(last, size - 1)
 
 
 def ranged_file_response(request: HttpRequest, path: Path,
@@ -37,15 +46,16 @@ def ranged_file_response(request: HttpRequest, path: Path,
     content_type = content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     size = path.stat().st_size
     header = request.headers.get("Range")
-    if not header:
+    span = _parse_range(header, size) if header else None
+    if span is None:
         response: HttpResponse = FileResponse(path.open("rb"), content_type=content_type)
         response["Accept-Ranges"] = "bytes"
         return response
-    span = _parse_range(header, size)
-    if span is None:
+    if span == UNSATISFIABLE:
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
         return response
+    assert isinstance(span, tuple)
     first, last = span
 
     def chunks():
