@@ -22,7 +22,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 run: venv
 	$(PY) manage.py migrate --noinput
 	@echo "Pixel AutoML Studio: open http://$(HOST):$(PORT) (sign up to create the first user)"
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) webapp.asgi:application
+	$(PY) -m webapp.serve --host $(HOST) --port $(PORT)
 
 # The engine alone, headless: a short search (rungs 300 -> 1,200 steps) on a sample clip with a
 # progress bar and a report; the engine's default goes on to 4,800 steps.

@@ -1,7 +1,7 @@
 """Live path: how fast a trial's end reaches a WebSocket client through the scaled stack, and
 how fast the search page of a 1,000-trial search becomes usable in a cold browser.
 
-Both run on real processes: daphne and a `celery worker` subprocess (the commands
+Both run on real processes: the web server (uvicorn) and a `celery worker` subprocess (the commands
 docker-compose runs, from studio_harness/processes.py) on Redis db 13 and PostgreSQL (a
 fresh database, dropped afterwards; SQLite when no PostgreSQL answers). The Django-side steps
 (users, searches, the 1,000 seeded trials) run in bench/live_driver.py subprocesses.
@@ -159,7 +159,7 @@ def _driver(stack_env: dict[str, str], *args: str, timeout: float = 300) -> dict
 
 @contextmanager
 def live_stack(ctx: BenchContext) -> Iterator[Stack]:
-    """daphne + one Celery worker in the scaled mode; every process, the database, Redis db
+    """The web server + one Celery worker in the scaled mode; every process, the database, Redis db
     13 and the temporary folder are cleaned up whatever happens."""
     from studio_harness.processes import redis_answers
 
@@ -185,7 +185,7 @@ def _exclusive(path: Path, ctx: BenchContext) -> Iterator[None]:
 
 @contextmanager
 def _stack(ctx: BenchContext) -> Iterator[Stack]:
-    from studio_harness.processes import run_manage, start_daphne, start_worker
+    from studio_harness.processes import run_manage, start_server, start_worker
 
     root = Path(tempfile.mkdtemp(prefix="bench-live-"))
     env = {k: v for k, v in os.environ.items()
@@ -207,7 +207,7 @@ def _stack(ctx: BenchContext) -> Iterator[Stack]:
     try:
         _flush_redis()
         run_manage(env, "migrate", "--noinput", "-v", "0", timeout=300)
-        web, stack.port = start_daphne(env, root)
+        web, stack.port = start_server(env, root)
         stack.processes.append(web)
         stack.processes.append(start_worker(env, root))
         yield stack
@@ -366,7 +366,7 @@ def run(ctx: BenchContext) -> SectionResult:
     clip = ctx.data("video", "city_tiny.mp4")
     result = SectionResult(key="live", title="Live path")
     with live_stack(ctx) as stack:
-        ctx.log(f"  live: daphne on :{stack.port} + celery worker, Redis db {REDIS_DB}, "
+        ctx.log(f"  live: web server on :{stack.port} + celery worker, Redis db {REDIS_DB}, "
                 f"{stack.database} (up in {watch.seconds:.0f} s)")
         ws = measure_ws(ctx, stack, clip)
         main = ws["summaries"]["trial_finished"]
@@ -393,7 +393,8 @@ def run(ctx: BenchContext) -> SectionResult:
         "load_average_1min": page["load_average"],  # before and after the cold loads
     }
     result.text = [
-        f"**Trial end -> WebSocket client.** One `daphne` and one `celery -A webapp worker "
+        "**Trial end -> WebSocket client.** One web server (`python -m webapp.serve`, "
+        "uvicorn) and one `celery -A webapp worker "
         f"--pool=solo` subprocess (docker-compose's commands, `DJANGO_DEBUG=0`) on Redis "
         f"db {REDIS_DB} (channels-redis and the Celery broker) and {database} (a fresh "
         f"database, dropped afterwards) run a real search on `city_tiny.mp4` "
@@ -403,7 +404,7 @@ def run(ctx: BenchContext) -> SectionResult:
         f"client's `time.time()` on arrival minus the event's `at`, which the engine stamps "
         f"(`time.time()` in the worker) when it creates `TrialFinished`, right after Optuna is "
         f"told the trial's result; it covers persisting the event and the trial row "
-        f"(webapp/studio/progress.py), the Redis group send, daphne's consumer and the frame. "
+        f"(webapp/studio/progress.py), the Redis group send, the consumer and the frame. "
         f"Same host, same clock.",
         f"**Search page with {seeded['rows']:,} trials.** bench/live_driver.py writes a "
         f"finished search through the ORM: {seeded['rows']:,} trial rows with real genomes and "

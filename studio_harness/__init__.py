@@ -4,7 +4,7 @@ The reliability tests (tests/reliability) and the live-path benchmark (bench/liv
 both start the stack docker-compose runs and watch it as a browser would; this package is what
 they share, so that bench/ never imports tests/:
 
-    processes     daphne and Celery workers (docker-compose's commands), manage.py and the
+    processes     the web server and Celery workers (docker-compose's commands), manage.py and the
                   driver as subprocesses, each killed with its starter; the Redis check
     driver        the Django side (users, clips, searches, launches, dumps), run as
                   `python -m studio_harness.driver` with the stack's environment

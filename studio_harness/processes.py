@@ -1,4 +1,4 @@
-"""Real processes for a live studio stack: daphne and Celery workers started with the exact
+"""Real processes for a live studio stack: the web server and Celery workers started with the exact
 commands docker-compose and the Makefile use, `manage.py` and the Django-side driver run as
 subprocesses, and a Redis check that needs no client library.
 
@@ -22,9 +22,9 @@ REPO = Path(__file__).resolve().parents[1]  # every process runs from the reposi
 VENV_BIN = Path(sys.executable).parent
 
 
-def daphne_command(port: int) -> list[str]:
-    return [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-            "webapp.asgi:application"]
+def server_command(port: int) -> list[str]:
+    """The Makefile's and docker-compose's web command."""
+    return [sys.executable, "-m", "webapp.serve", "--host", "127.0.0.1", "--port", str(port)]
 
 
 def worker_command() -> list[str]:
@@ -116,9 +116,9 @@ class Process:
         self._log_file.close()
 
 
-def start_daphne(env: dict[str, str], log_dir: Path, name: str = "daphne") -> tuple[Process, int]:
+def start_server(env: dict[str, str], log_dir: Path, name: str = "web") -> tuple[Process, int]:
     port = free_port()
-    process = Process(name, daphne_command(port), env, log_dir)
+    process = Process(name, server_command(port), env, log_dir)
 
     def answers() -> bool:
         try:

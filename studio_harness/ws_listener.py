@@ -18,7 +18,7 @@ from typing import Any
 class WsListener:
     """A minimal real WebSocket client (RFC 6455 over a TCP socket, asyncio) in its own
     thread; every message is kept with its arrival time (`time.time()`, the clock the engine
-    stamps events with). Autobahn cannot serve here: daphne already pins txaio to Twisted."""
+    stamps events with). Autobahn is not installed here."""
 
     def __init__(self, port: int, path: str, cookie: str | None) -> None:
         self.url = f"ws://127.0.0.1:{port}{path}"
@@ -69,7 +69,7 @@ class WsListener:
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
         status = int(head.split(" ", 2)[1])
         if status != 101:
-            self.close_code = status  # refused during the handshake (daphne answers 403)
+            self.close_code = status  # refused during the handshake (the server answers 403)
             writer.close()
             return
         accept = base64.b64encode(hashlib.sha1(

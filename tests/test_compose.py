@@ -47,7 +47,7 @@ def _free_port() -> int:
 
 def _host_command(command: str, port: int) -> str:
     """The compose command on a free local port (executables come from the venv via PATH)."""
-    return command.replace("-b 0.0.0.0 -p 8000", f"-b 127.0.0.1 -p {port}")
+    return command.replace("--host 0.0.0.0 --port 8000", f"--host 127.0.0.1 --port {port}")
 
 
 def _host_env(tmp_path: Path, database: str) -> dict[str, str]:
@@ -58,7 +58,7 @@ def _host_env(tmp_path: Path, database: str) -> dict[str, str]:
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
         "STUDIO_DATA_DIR": str(tmp_path), "MEDIA_ROOT": str(tmp_path / "media"),
         "PIXEL_CACHE_DIR": str(tmp_path / "frame-cache"), "DJANGO_SECRET_KEY": "compose-test",
-        "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",  # python, daphne, celery
+        "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",  # python, celery
     })
     return env
 

@@ -1,4 +1,5 @@
-"""ASGI entry point (daphne): HTTP through Django, WebSockets through Channels.
+"""ASGI entry point (webapp.serve runs it): HTTP through the body limits and Django,
+WebSockets through Channels.
 
 In the embedded mode it also starts the in-process Celery worker thread, and remembers the
 server's event loop so that worker can broadcast through the in-memory channel layer.
@@ -18,11 +19,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from webapp.body_limits import BodyLimitMiddleware  # noqa: E402
 from webapp.studio.broadcast import remember_server_loop  # noqa: E402
 from webapp.studio.routing import websocket_urlpatterns  # noqa: E402
 
 router = ProtocolTypeRouter({
-    "http": django_asgi,
+    "http": BodyLimitMiddleware(django_asgi),
     "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
 })
 

@@ -40,6 +40,21 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return default if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
+def private_data_dir(path: Path) -> Path:
+    """The studio's own folder (databases with password hashes and sessions, clips, models):
+    0700, its files 0600. The process's umask keeps what it writes later private too (the
+    web process and its workers run as one user), and files an earlier version left
+    world-readable are closed now."""
+    os.umask(0o077)
+    path.mkdir(parents=True, exist_ok=True)
+    if path.stat().st_uid == os.getuid():
+        path.chmod(0o700)
+        for child in path.iterdir():
+            if child.is_file() and not child.is_symlink() and child.stat().st_mode & 0o077:
+                child.chmod(0o600)
+    return path
+
+
 def secret_key(path: Path) -> str:
     """DJANGO_SECRET_KEY, else a development key generated once and kept in `path`."""
     value = env_str("DJANGO_SECRET_KEY")

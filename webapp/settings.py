@@ -12,15 +12,16 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
-from webapp.env import env_bool, env_int, env_list, env_str, secret_key
+from webapp.env import env_bool, env_int, env_list, env_str, private_data_dir, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env_str("STUDIO_DATA_DIR", str(BASE_DIR / "var")))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR = private_data_dir(Path(env_str("STUDIO_DATA_DIR", str(BASE_DIR / "var"))))
 
 SECRET_KEY = secret_key(DATA_DIR / ".secret_key")
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for (DJANGO_DEBUG=1), `make run` included: a debug 404 lists every URL.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -28,7 +29,6 @@ REDIS_URL = env_str("REDIS_URL")
 SCALED = REDIS_URL is not None
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -105,6 +105,8 @@ STUDIO_MAX_UPLOAD_BYTES = env_int("STUDIO_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 STUDIO_MAX_CLIP_SECONDS = env_int("STUDIO_MAX_CLIP_SECONDS", 120)
 STUDIO_MAX_CLIP_PIXELS = env_int("STUDIO_MAX_CLIP_PIXELS", 3840 * 2160)
 STUDIO_MIN_CLIP_SIDE = env_int("STUDIO_MIN_CLIP_SIDE", 64)
+# Every other request body (forms, JSON, sign-in), enforced before it is read (body_limits.py).
+STUDIO_MAX_FORM_BYTES = env_int("STUDIO_MAX_FORM_BYTES", 64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
@@ -116,10 +118,28 @@ WHITENOISE_USE_FINDERS = True  # serve from static/ without collectstatic in emb
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "studio:home"
 LOGOUT_REDIRECT_URL = "login"
+_VALIDATORS = "django.contrib.auth.password_validation."
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 8}},
+    {"NAME": _VALIDATORS + "UserAttributeSimilarityValidator"},
+    {"NAME": _VALIDATORS + "MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": _VALIDATORS + "CommonPasswordValidator"},
+    {"NAME": _VALIDATORS + "NumericPasswordValidator"},
 ]
+# Who may create an account: open (anyone who reaches the server; `make run` is a one-person
+# tool on loopback), invite (a one-use link an admin makes: `manage.py studio_invite`) or
+# closed. The first account may always be created, and becomes the admin.
+STUDIO_SIGNUP = env_str("STUDIO_SIGNUP", "invite" if SCALED else "open")
+if STUDIO_SIGNUP not in ("open", "invite", "closed"):
+    raise ImproperlyConfigured(f"STUDIO_SIGNUP={STUDIO_SIGNUP!r}: use open, invite or closed")
+# Sign-in throttling (webapp.studio.accounts): failures allowed per account and per client
+# address within the lockout window, after which even the right password waits.
+STUDIO_LOGIN_FAILURES_PER_ACCOUNT = env_int("STUDIO_LOGIN_FAILURES_PER_ACCOUNT", 5)
+STUDIO_LOGIN_FAILURES_PER_ADDRESS = env_int("STUDIO_LOGIN_FAILURES_PER_ADDRESS", 20)
+STUDIO_LOGIN_LOCKOUT_SECONDS = env_int("STUDIO_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+# The throttle's counters: shared by every process in scaled mode, in memory when embedded.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                      "LOCATION": REDIS_URL} if SCALED else
+          {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 USE_TZ = True
 TIME_ZONE = "UTC"

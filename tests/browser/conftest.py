@@ -1,4 +1,5 @@
-"""Browser tests: a real daphne server in the scaled channel mode, driven like a worker would.
+"""Browser tests: a real server (python -m webapp.serve) in the scaled channel mode, driven
+like a worker would.
 
 The server runs in a subprocess with its own data folder (SQLite, media) and channels-redis
 on a real Redis; no worker runs (STUDIO_INPROCESS_WORKER=0): `studio_driver` plays the worker
@@ -26,6 +27,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from studio_harness.processes import server_command
 from tests.conftest import REPO
 from tests.reliability.harness import redis_answers
 
@@ -47,7 +49,7 @@ def _free_port() -> int:
 
 def wait_for_server(server: subprocess.Popen, port: int, log: Path,
                     timeout: float = 120) -> None:
-    """Until daphne accepts connections on `port`; its log in the error if it never does."""
+    """Until the server accepts connections on `port`; its log in the error if it never does."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -55,7 +57,7 @@ def wait_for_server(server: subprocess.Popen, port: int, log: Path,
             return
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("daphne did not start:\n" + log.read_text()) from None
+                raise RuntimeError("the server did not start:\n" + log.read_text()) from None
             time.sleep(0.3)
 
 
@@ -135,15 +137,14 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO,
                    env=env, check=True, timeout=300)
     port = _free_port()
-    log = (data / "daphne.log").open("w")
-    server = subprocess.Popen(
-        [str(Path(PYTHON).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-         "webapp.asgi:application"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log = (data / "server.log").open("w")
+    server = subprocess.Popen(server_command(port), cwd=REPO, env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
     driver = None
     try:
         driver = Driver(env)
         ids = driver("setup", username=USERNAME, password=PASSWORD)
-        wait_for_server(server, port, data / "daphne.log")
+        wait_for_server(server, port, data / "server.log")
         yield Studio(f"http://127.0.0.1:{port}", driver, ids["clip"], env)
     finally:
         if driver is not None:

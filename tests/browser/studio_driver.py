@@ -1,7 +1,7 @@
 """Plays the part of a search worker for the browser tests, over the real path.
 
 Run as `python -m tests.browser.studio_driver` with the studio's environment (the same
-STUDIO_DATA_DIR and REDIS_URL as the daphne server under test). It reads one JSON command a
+STUDIO_DATA_DIR and REDIS_URL as the server under test). It reads one JSON command a
 line on stdin and answers one JSON line on stdout. Events go through the production sink's
 functions: `record_event` persists them (so a reload's snapshot has them) and `group_send`
 broadcasts them through channels-redis to the server's WebSocket consumers.

@@ -46,7 +46,7 @@ print("RESULT " + json.dumps(ids))
 @pytest.fixture(scope="module")
 def compared(studio: Studio, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A search with two ready, measured previews (rendered on disk by a subprocess with the
-    studio's environment: same data folder as the daphne under test)."""
+    studio's environment: same data folder as the server under test)."""
     env = studio.env
     search = studio.new_search("compare")
     done = subprocess.run([PYTHON, "-c", MAKE_PREVIEWS, str(search)], cwd=REPO, env=env,

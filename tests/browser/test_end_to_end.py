@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from studio_harness.processes import server_command
 from tests.browser.conftest import PYTHON, _free_port, guarded_page, wait_for_server
 from tests.browser.test_search_page import CHART, axis_range
 from tests.conftest import REPO, TINY_CLIP
@@ -51,18 +52,16 @@ SCALED_VARIABLES = ("REDIS_URL", "DATABASE_URL", "MEDIA_ROOT", "STUDIO_OPTUNA_ST
 
 @pytest.fixture
 def embedded_studio(tmp_path: Path) -> Iterator[str]:
-    """`make run`: migrate, then daphne; only STUDIO_DATA_DIR moves its files to tmp."""
+    """`make run`: migrate, then the server; only STUDIO_DATA_DIR moves its files to tmp."""
     env = {k: v for k, v in os.environ.items() if k not in SCALED_VARIABLES}
     env["STUDIO_DATA_DIR"] = str(tmp_path / "var")
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env,
                    check=True, timeout=300)
     port = _free_port()
-    log_path = tmp_path / "daphne.log"
+    log_path = tmp_path / "server.log"
     with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [str(Path(PYTHON).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-             "webapp.asgi:application"], cwd=REPO, env=env, stdout=log,
-            stderr=subprocess.STDOUT)
+        server = subprocess.Popen(server_command(port), cwd=REPO, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT)
         try:
             wait_for_server(server, port, log_path)
             yield f"http://127.0.0.1:{port}"

@@ -3,7 +3,7 @@ the scaled environment (the same variables docker-compose sets), and the web and
 processes started with the commands docker-compose and the Makefile run.
 
 These tests never touch the test process's Django database: every Django-side step runs in a
-subprocess (studio_harness/driver.py, manage.py, daphne, celery) with the scenario's env.
+subprocess (studio_harness/driver.py, manage.py, the web server, celery) with the scenario's env.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from studio_harness.processes import Process, run_manage, start_daphne, start_worker
+from studio_harness.processes import Process, run_manage, start_server, start_worker
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 POSTGRES = "postgres://postgres@127.0.0.1:5432"
@@ -73,12 +73,13 @@ def scaled_env(tmp_path_factory: pytest.TempPathFactory,
 
 
 class Stack:
-    """daphne + one Celery worker on the scaled env; the worker can be killed and replaced."""
+    """The web server + one Celery worker on the scaled env; the worker can be killed and
+    replaced."""
 
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.env, self.log_dir = env, log_dir
         self.processes: list[Process] = []
-        self.web, self.port = start_daphne(env, log_dir)
+        self.web, self.port = start_server(env, log_dir)
         self.processes.append(self.web)
         try:
             self.worker = self.start_worker()

@@ -1,8 +1,8 @@
 """The embedded mode as `make run` starts it: no REDIS_URL, no DATABASE_URL, its own data
-folder (SQLite, media), `manage.py migrate` then daphne. The search runs in the in-process
-Celery worker thread, pages keep answering meanwhile, and a real WebSocket client receives
-the trial events through the in-memory channel layer (broadcast.py's hand-off from the worker
-thread to the server's event loop)."""
+folder (SQLite, media), `manage.py migrate` then the web server (`python -m webapp.serve`).
+The search runs in the in-process Celery worker thread, pages keep answering meanwhile, and
+a real WebSocket client receives the trial events through the in-memory channel layer
+(broadcast.py's hand-off from the worker thread to the server's event loop)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from studio_harness.http_session import HttpSession
-from studio_harness.processes import Process, run_driver, run_manage, start_daphne
+from studio_harness.processes import Process, run_driver, run_manage, start_server
 from studio_harness.ws_listener import WsListener, print_latency
 from tests.conftest import TINY_CLIP
 from tests.reliability.conftest import base_env
@@ -39,8 +39,8 @@ class Embedded:
         self.start()
 
     def start(self) -> None:
-        self.web, self.port = start_daphne(self.env, self.tmp_path,
-                                           name=f"daphne{len(self.processes) + 1}")
+        self.web, self.port = start_server(self.env, self.tmp_path,
+                                           name=f"web{len(self.processes) + 1}")
         self.processes.append(self.web)
 
     def stop(self) -> None:

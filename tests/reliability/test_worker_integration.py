@@ -1,4 +1,4 @@
-"""The scaled mode end to end with real parts: daphne and `celery worker` subprocesses on
+"""The scaled mode end to end with real parts: the web server and `celery worker` subprocesses on
 Redis (db 14) and PostgreSQL, a real WebSocket client, and the engine's tiny searches.
 
 1. a multi-fidelity search runs to completion (candidates promoted through tiny rungs, one

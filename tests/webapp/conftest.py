@@ -19,6 +19,14 @@ PASSWORD = "a-long-test-password"
 
 
 @pytest.fixture(autouse=True)
+def fresh_cache() -> None:
+    """The sign-in throttle counts in the cache: no test inherits another's failures."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def studio_dirs(settings: Settings, tmp_path: Path) -> Path:
     """Every web test writes media and cached frames under its own tmp folder."""
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -247,19 +247,20 @@ def test_the_estimate_counts_rungs_promotions_and_baselines() -> None:
 
     estimate = estimate_from({"n_trials": "32"})  # the defaults: 300 -> 1,200 -> 4,800 at 4
     assert estimate["rung_steps"] == [300, 1200, 4800]
-    assert estimate["evaluations_per_rung"] == [32, 8, 2] and estimate["evaluations"] == 42
+    # The 2 baseline seeds are anchors that reach the top rung: 30 others -> 8 -> 2, plus 2.
+    assert estimate["evaluations_per_rung"] == [32, 10, 4] and estimate["evaluations"] == 46
     assert estimate["candidate_steps"] == 32 * 300
-    assert estimate["promotion_steps"] == 8 * (1200 - 240) + 2 * (4800 - 960)
+    assert estimate["promotion_steps"] == 10 * (1200 - 240) + 4 * (4800 - 960)
     assert estimate["baseline_steps"] == 2 * 4800
-    assert estimate["total_steps"] == 9600 + 15360 + 9600
+    assert estimate["total_steps"] == 9600 + 24960 + 9600
     slow, fast = STEPS_PER_SECOND
-    assert estimate["seconds"] == pytest.approx([34560 / fast, 34560 / slow])
+    assert estimate["seconds"] == pytest.approx([44160 / fast, 44160 / slow])
 
     tiny = estimate_from({"n_trials": "5", "min_steps": "20", "max_steps": "80", "eta": "2",
                           "workers": "2"})
-    assert tiny["evaluations_per_rung"] == [5, 3, 2]  # ceil(5/2), ceil(3/2)
-    assert tiny["total_steps"] == 5 * 20 + 3 * (40 - 16) + 2 * (80 - 32) + 2 * 80
-    assert tiny["seconds"] == pytest.approx([428 / fast / 2, 428 / slow / 2])
+    assert tiny["evaluations_per_rung"] == [5, 4, 3]  # 2 anchors + ceil(3/2), + ceil(2/2)
+    assert tiny["total_steps"] == 5 * 20 + 4 * (40 - 16) + 3 * (80 - 32) + 2 * 80
+    assert tiny["seconds"] == pytest.approx([500 / fast / 2, 500 / slow / 2])
 
     single = estimate_from({"n_trials": "24", "fidelity": "single", "steps": "600"})
     assert (single["evaluations_per_rung"], single["promotion_steps"]) == ([24], 0)
@@ -273,17 +274,17 @@ def test_the_page_and_the_bounds_endpoint_carry_the_estimate(client_in: Client,
                                                              clip: Clip) -> None:
     page = client_in.get(NEW)
     text = page.context["estimate"]["text"]
-    assert text["rungs"] == "32 × 300 → 8 × 1,200 → 2 × 4,800"
-    assert text["total_steps"] == "34,560" and text["time"] == "26 min to 52 min"
+    assert text["rungs"] == "32 × 300 → 10 × 1,200 → 4 × 4,800"
+    assert text["total_steps"] == "44,160" and text["time"] == "33 min to 67 min"
     html = page.content.decode()
-    assert '<b data-estimate="total_steps">34,560</b>' in html
+    assert '<b data-estimate="total_steps">44,160</b>' in html
     # What search_new.js asks while the user types; the estimate answers even when the
     # bounds cannot (a bad resolution).
     url = reverse("studio:space_bounds")
     query = {"task": "sr_x2", "width": 1280, "height": 720, "n_trials": 5, "fidelity": "multi",
              "min_steps": 20, "max_steps": 80, "eta": 2, "steps": 600, "workers": 1}
     body = client_in.get(url, query).json()
-    assert body["min_macs"] > 0 and body["estimate"]["total_steps"] == 428
+    assert body["min_macs"] > 0 and body["estimate"]["total_steps"] == 500
     body = client_in.get(url, {**query, "width": 8, "max_steps": 10}).json()
     assert "resolution" in body["error"] and "max_steps (10)" in body["estimate"]["error"]
     assert "estimate" not in client_in.get(url, {"task": "sr_x2"}).json()

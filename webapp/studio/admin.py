@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from webapp.studio.models import Clip, Search, SearchEvent, Trial
+from webapp.studio.models import Clip, Invite, Search, SearchEvent, Trial
 
 
 @admin.register(Clip)
@@ -37,3 +37,10 @@ class SearchEventAdmin(admin.ModelAdmin):
     list_display = ("search", "seq", "kind", "created_at")
     list_filter = ("kind",)
     raw_id_fields = ("search",)
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin):
+    list_display = ("code", "created_by", "created_at", "expires_at", "used_by", "used_at")
+    readonly_fields = ("created_at", "used_by", "used_at")
+    raw_id_fields = ("created_by",)

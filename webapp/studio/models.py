@@ -238,3 +238,20 @@ class Preview(models.Model):
         return {"id": self.pk, "search": self.search_id, "candidate": self.candidate,
                 "mode": self.mode, "status": self.status, "frames_done": self.frames_done,
                 "frames_total": self.frames_total, "result": self.result, "error": self.error}
+
+
+class Invite(models.Model):
+    """A one-use sign-up link for an invite-only studio (settings.STUDIO_SIGNUP): an admin
+    makes it (`manage.py studio_invite` or the admin site) and sends the link."""
+
+    code = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="invites_made")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_by = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="invite")
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"invite {self.code[:8]}… ({'used' if self.used_by_id else 'open'})"

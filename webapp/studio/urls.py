@@ -1,6 +1,15 @@
 from django.urls import path, register_converter
 
-from webapp.studio import api, compare, exports, full_training, live_preview, previews, views
+from webapp.studio import (
+    accounts,
+    api,
+    compare,
+    exports,
+    full_training,
+    live_preview,
+    previews,
+    views,
+)
 
 
 class RowId:
@@ -22,7 +31,7 @@ app_name = "studio"
 urlpatterns = [
     # Pages (views.py)
     path("", views.home, name="home"),
-    path("signup/", views.signup, name="signup"),
+    path("signup/", accounts.signup, name="signup"),
     path("clips/upload/", views.clip_upload, name="clip_upload"),
     path("clips/sample/", views.clip_sample, name="clip_sample"),
     path("clips/<id:clip_id>/", views.clip_detail, name="clip_detail"),
