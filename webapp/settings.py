@@ -105,6 +105,10 @@ STUDIO_MAX_UPLOAD_BYTES = env_int("STUDIO_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 STUDIO_MAX_CLIP_SECONDS = env_int("STUDIO_MAX_CLIP_SECONDS", 120)
 STUDIO_MAX_CLIP_PIXELS = env_int("STUDIO_MAX_CLIP_PIXELS", 3840 * 2160)
 STUDIO_MIN_CLIP_SIDE = env_int("STUDIO_MIN_CLIP_SIDE", 64)
+# Compute a search may ask for: optimizer steps over all rungs and baselines (the default
+# search: 44,160), and workers sharing it.
+STUDIO_MAX_SEARCH_STEPS = env_int("STUDIO_MAX_SEARCH_STEPS", 1_000_000)
+STUDIO_MAX_WORKERS_PER_SEARCH = env_int("STUDIO_MAX_WORKERS_PER_SEARCH", 4)
 # Every other request body (forms, JSON, sign-in), enforced before it is read (body_limits.py).
 STUDIO_MAX_FORM_BYTES = env_int("STUDIO_MAX_FORM_BYTES", 64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -288,3 +288,17 @@ def test_the_page_and_the_bounds_endpoint_carry_the_estimate(client_in: Client,
     body = client_in.get(url, {**query, "width": 8, "max_steps": 10}).json()
     assert "resolution" in body["error"] and "max_steps (10)" in body["estimate"]["error"]
     assert "estimate" not in client_in.get(url, {"task": "sr_x2"}).json()
+
+
+def test_a_search_over_the_compute_cap_is_refused_naming_the_limit(
+        client_in: Client, clip: Clip, launched: list[int], settings) -> None:
+    # 500 candidates to 200,000 top-rung steps: what the hostile form once accepted.
+    response = client_in.post(NEW, form_data(clip, n_trials=500, max_steps=200_000,
+                                             workers=8))
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "STUDIO_MAX_SEARCH_STEPS" in body and "1,000,000" in body
+    assert "STUDIO_MAX_WORKERS_PER_SEARCH" in body
+    settings.STUDIO_MAX_SEARCH_STEPS = 20_000  # 12 candidates (29,520 steps) are now too many
+    assert client_in.post(NEW, form_data(clip)).status_code == 400
+    assert Search.objects.count() == 0 and launched == []

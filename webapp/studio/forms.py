@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from engine.config import (
@@ -212,9 +213,25 @@ class SearchForm(forms.Form):
         except ConfigError as error:
             raise forms.ValidationError(str(error)) from error
         self._check_budget(config)
+        self._check_compute(config, data["workers"])
         if not self.errors:
             self.config = config
         return data
+
+    def _check_compute(self, config: SearchConfig, workers: int) -> None:
+        """The studio's compute cap per search (settings.STUDIO_MAX_SEARCH_STEPS: optimizer
+        steps over every rung and the baselines, as the estimate counts them) and on workers."""
+        cap = settings.STUDIO_MAX_SEARCH_STEPS
+        total = search_estimate(config, workers)["total_steps"]
+        if total > cap:
+            self.add_error(None, (
+                f"this search would train {total:,} optimizer steps; this studio allows at most "
+                f"{cap:,} per search (STUDIO_MAX_SEARCH_STEPS): lower the candidates, the "
+                "top-rung steps or the steps per trial"))
+        if workers > settings.STUDIO_MAX_WORKERS_PER_SEARCH:
+            self.add_error("workers", (
+                f"at most {settings.STUDIO_MAX_WORKERS_PER_SEARCH} workers per search on this "
+                "studio (STUDIO_MAX_WORKERS_PER_SEARCH)"))
 
     def _check_budget(self, config: SearchConfig) -> None:
         """Refuse a budget no architecture of the space can meet (MACs and params are exact;
