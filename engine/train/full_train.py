@@ -21,24 +21,39 @@ from engine.data.enhancement import EnhancementTask
 from engine.train.checkpoint import load_checkpoint, save_checkpoint
 from engine.train.trainer import evaluate, stable_steps, train
 
+CHECK_EVERY = 25  # steps between two cancel checks: well under a second for the nets searched
+
+
+class FullTrainingCancelled(Exception):
+    """`should_stop()` said so; the last saved state (every `save_every` steps) resumes it."""
+
 
 def full_train(
     checkpoint: Path, out: Path, task: EnhancementTask, train_pairs: list[FramePair],
     eval_pairs: list[FramePair], budget: TrainBudget, steps: int, seed: int,
     progress: Callable[[int, float], None] | None = None, save_every: int = 200,
-    start_from: Path | None = None,
+    start_from: Path | None = None, should_stop: Callable[[], bool] | None = None,
 ) -> dict:
     """Train the network of `checkpoint` to `steps` steps, continuing `start_from` (a
     candidate's saved state, engine.train.checkpoint.latest_state) when it can. Interrupted
-    runs resume from `<out>.state.pt`."""
+    runs resume from `<out>.state.pt`. `should_stop` is asked every CHECK_EVERY steps: when it
+    says so, the state is saved and FullTrainingCancelled raised (starting again resumes)."""
     net, payload = load_checkpoint(checkpoint)
     long_budget = replace(budget, steps=steps)
     sampler = PatchSampler(task, train_pairs, budget.patch_size, budget.batch_size, seed)
     state_file = out.with_name(out.stem + ".state.pt")
     if start_from is not None and not _continuable(start_from, steps, budget):
         start_from = None
-    stats = train(net, sampler, long_budget, seed, progress,
-                  progress_every=max(1, steps // 50), state_file=state_file,
+    report_every = max(1, steps // 50)
+
+    def checked(step: int, loss: float) -> None:
+        if should_stop is not None and should_stop():
+            raise FullTrainingCancelled(f"cancelled at step {step} of {steps}")
+        if progress is not None and (step % report_every < CHECK_EVERY or step == steps):
+            progress(step, loss)
+
+    stats = train(net, sampler, long_budget, seed, checked,
+                  progress_every=min(CHECK_EVERY, report_every), state_file=state_file,
                   save_every=save_every, start_from=start_from)
     quality = evaluate(net, eval_pairs, task, budget.threads)
     meta = {**payload.get("meta", {}), "full_steps": steps,

@@ -392,14 +392,21 @@
       case "full_training_started":
       case "full_training_progress":
       case "full_training_done":
-      case "full_training_failed": {
+      case "full_training_failed":
+      case "full_training_cancel_requested":
+      case "full_training_cancelled": {
         const line = $("sp-full-progress");
         line.hidden = false;
         line.textContent = ev.kind === "full_training_done"
           ? `${ev.candidate}: done, ${ev.psnr.toFixed(2)} dB after ${ev.steps} steps (reload to preview or download it)`
           : ev.kind === "full_training_failed" ? `${ev.candidate}: failed (${ev.error})`
-          : ev.kind === "full_training_started" ? `${ev.candidate}: starting (${ev.steps} steps)`
-          : `full-training ${ev.candidate}: step ${ev.step} / ${ev.steps}, loss ${ev.loss.toFixed(4)}`;
+          : ev.kind === "full_training_cancel_requested" ? `${ev.candidate}: cancelling...`
+          : ev.kind === "full_training_cancelled" ? `${ev.candidate}: cancelled (full-train it again to resume)`
+          : ev.kind === "full_training_started" ? `${ev.candidate}: starting (${ev.steps} steps) `
+          : `full-training ${ev.candidate}: step ${ev.step} / ${ev.steps}, loss ${ev.loss.toFixed(4)} `;
+        if (ev.kind === "full_training_started" || ev.kind === "full_training_progress") {
+          line.append(fullCancelForm(ev.candidate.replace(/^full-/, "")));
+        }
         break;
       }
       case "front_preview":
@@ -1783,6 +1790,16 @@
                                  title: "Enhance the clip as it is (no reference, visual only)" }));
     }
     return form;
+  }
+
+  // A POST form that cancels the running full training of this trial (it can be resumed).
+  function fullCancelForm(candidate) {
+    const token = document.querySelector("#sp-cancel input[name=csrfmiddlewaretoken]");
+    return el("form", { method: "post", class: "sp-inline-form sp-full-cancel-form",
+                        action: JSON.parse($("sp-full-cancel-url").textContent) },
+      el("input", { type: "hidden", name: "csrfmiddlewaretoken", value: token ? token.value : "" }),
+      el("input", { type: "hidden", name: "candidate", value: candidate }),
+      el("button", { type: "submit", class: "btn btn-ghost btn-small", text: "Cancel" }));
   }
 
   // A POST form that full-trains this trial (a longer, resumable budget) on a worker.

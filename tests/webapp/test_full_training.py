@@ -55,3 +55,38 @@ def test_full_training_refuses_bad_requests(client_in: Client, searched: Search,
     stranger = Client()
     stranger.force_login(other_user)
     assert stranger.post(url, {"candidate": "trial-0", "steps": "500"}).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_full_training_cancels_within_steps_and_resumes(
+        client_in: Client, searched: Search, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The page's cancel, pressed while the worker trains (here: from its progress hook, in
+    the worker's thread): it stops within CHECK_EVERY steps of the next check, says so, and
+    a new start resumes from the saved state instead of step 0."""
+    from webapp.studio import full_training
+
+    number = searched.report["trials"][0]["number"]
+    seen: list[int] = []
+    real_send = full_training.group_send
+
+    def send_and_cancel_once(group: str, message: dict) -> None:
+        real_send(group, message)
+        step = message["event"].get("step", 0)
+        seen.append(step)
+        if step >= 250 and len([s for s in seen if s >= 250]) == 1:
+            response = client_in.post(f"/searches/{searched.pk}/full-train/cancel",
+                                      {"candidate": f"trial-{number}"})
+            assert response.status_code == 302
+
+    monkeypatch.setattr(full_training, "group_send", send_and_cancel_once)
+    full_train_task(searched.pk, f"trial-{number}", 20_000)
+    kinds = list(searched.events.values_list("kind", flat=True))
+    assert "full_training_cancel_requested" in kinds and "full_training_cancelled" in kinds
+    assert "full_training_done" not in kinds
+    assert max(seen) < 400 + 25  # stopped at the first check after the cancel
+    monkeypatch.setattr(full_training, "group_send", real_send)
+    full_train_task(searched.pk, f"trial-{number}", 440)  # started again: resumes, ends
+    done = searched.events.get(kind="full_training_done").payload
+    assert done["continued_from_step"] >= 200  # the state saved before the cancel
+    assert client_in.post(f"/searches/{searched.pk}/full-train/cancel",
+                          {"candidate": "baseline-x"}).status_code == 400

@@ -3,7 +3,11 @@ worker, with progress over the search's channel. It continues the candidate's sa
 state from its highest rung (engine full_train's `start_from`), so the optimizer never
 restarts. Resumable: starting it again (or a redelivered task after a worker died) continues
 from the last saved step. The result is the checkpoint `full-trial-N`, which previews and
-downloads accept like any candidate."""
+downloads accept like any candidate.
+
+Cancel: the page's button leaves a marker file beside the checkpoint (`full-trial-N.cancel`:
+the web process and the workers share the output folder in both modes); the training checks
+it every 25 steps and stops, and starting the same full training again resumes it."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from django.views.decorators.http import require_POST
 
 from engine.search.search import prepare
 from engine.train.checkpoint import checkpoint_path, latest_state
-from engine.train.full_train import full_train
+from engine.train.full_train import FullTrainingCancelled, full_train
 from webapp.studio.access import owned_search
 from webapp.studio.broadcast import group_send
 from webapp.studio.models import Search
@@ -49,6 +53,8 @@ def full_train_task(search_id: int, candidate: str, steps: int) -> None:
     config = engine_config(search)
     name = f"full-{candidate}"
     out = checkpoint_path(config.out_dir, name)
+    marker = cancel_marker(out)
+    marker.unlink(missing_ok=True)  # a new start: an old cancel does not stop it
 
     def progress(step: int, loss: float) -> None:
         group_send(search.group_name, {"type": "search.event", "event": {
@@ -64,7 +70,12 @@ def full_train_task(search_id: int, candidate: str, steps: int) -> None:
         data = prepare(config)
         result = full_train(checkpoint_path(config.out_dir, candidate), out, data.task,
                             data.train_pairs, data.eval_pairs, config.budget, steps,
-                            config.seed, progress, start_from=state)
+                            config.seed, progress, start_from=state,
+                            should_stop=marker.exists)
+    except FullTrainingCancelled as error:
+        marker.unlink(missing_ok=True)
+        announce(search_id, "full_training_cancelled", {"candidate": name, "reason": str(error)})
+        return
     except Exception as error:
         log.exception("full training of %s failed", name)
         announce(search_id, "full_training_failed", {"candidate": name, "error": str(error)})
@@ -76,6 +87,28 @@ def full_train_task(search_id: int, candidate: str, steps: int) -> None:
                "train_seconds": result["train_seconds"]}
     out.with_suffix(".json").write_text(json.dumps(summary))
     announce(search_id, "full_training_done", summary)
+
+
+def cancel_marker(out: Path) -> Path:
+    return out.with_suffix(".cancel")
+
+
+@login_required
+@require_POST
+def full_train_cancel(request: HttpRequest, search_id: int) -> HttpResponse:
+    search = owned_search(request.user, search_id)
+    candidate = request.POST.get("candidate", "")
+    if not TRIAL.match(candidate):
+        return HttpResponse("candidate must be trial-N", status=400, content_type="text/plain")
+    out = checkpoint_path(engine_config(search).out_dir, f"full-{candidate}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cancel_marker(out).touch()
+    announce(search.pk, "full_training_cancel_requested", {"candidate": f"full-{candidate}"})
+    if request.headers.get("Accept", "").startswith("application/json"):
+        return HttpResponse('{"cancel_requested": true}', content_type="application/json")
+    messages.info(request, f"Cancelling the full training of {candidate}: it stops within "
+                           "seconds; start it again to resume.")
+    return redirect("studio:search_detail", search_id=search.pk)
 
 
 @login_required

@@ -51,6 +51,8 @@ urlpatterns = [
          name="model_bundle"),
     path("searches/<id:search_id>/full-train", full_training.full_train_start,
          name="full_train"),
+    path("searches/<id:search_id>/full-train/cancel", full_training.full_train_cancel,
+         name="full_train_cancel"),
     path("searches/<id:search_id>/crops/trial-<id:number>-<str:side>.png",
          live_preview.crop_file, name="crop_file"),
     # Previews (previews.py)
