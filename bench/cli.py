@@ -26,6 +26,7 @@ SECTIONS = {
     "loader": "bench.loader",
     "deployment": "bench.deployment",
     "live": "bench.live_path",
+    "bodies": "bench.request_bodies",
 }
 
 

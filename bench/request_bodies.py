@@ -1,4 +1,4 @@
-"""Request bodies against page latency and server memory, side by side in one run.
+"""Section "bodies": request bodies against page latency and server memory, side by side.
 
 `make run`'s server (`python -m webapp.serve`) on a temporary data folder. A reader GETs the
 sign-in page every 50 ms on its own connection: alone, then while an anonymous client sends a
@@ -6,7 +6,11 @@ sign-in page every 50 ms on its own connection: alone, then while an anonymous c
 clip just under the upload limit. Prints the reader's latency (median, p95, max) in each phase
 and the server's resident memory (VmRSS) growth, and the answer each large request got.
 
-    python -m bench.request_bodies            # issue 10's targets: p95 <= 200 ms, <= 100 MB
+    python -m bench --only bodies     # issue 10's targets: p95 <= 200 ms, <= 100 MB
+    python -m bench.request_bodies    # the same figures, printed only
+
+When daphne (the server before) is installed, the anonymous POST is repeated against it.
+Quick mode: 20 MB bodies and a 20 MB upload limit.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.common import SectionResult, Table, Target, fmt
 from studio_harness.processes import run_driver, run_manage, start_server
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -91,7 +96,7 @@ def phase(port: int, pid: int, load: threading.Thread | None, seconds: float = 4
             "max_ms": round(samples[-1], 1), "rss_growth_mb": round(peak - before, 1)}
 
 
-def daphne_phase(env: dict[str, str], root: Path) -> dict:
+def daphne_phase(env: dict[str, str], root: Path, big: int) -> dict:
     """The same anonymous POST against daphne, the server before, when it is installed."""
     import shutil
 
@@ -117,21 +122,22 @@ def daphne_phase(env: dict[str, str], root: Path) -> dict:
         results = {"idle": phase(port, server.popen.pid, None)}
 
         def anonymous() -> None:
-            answered["status"] = send_body(port, "/accounts/login/", 300 * MB, None)
+            answered["status"] = send_body(port, "/accounts/login/", big, None)
 
-        results["anonymous 300 MB POST"] = phase(port, server.popen.pid,
-                                                 threading.Thread(target=anonymous))
-        results["anonymous 300 MB POST"]["answer"] = answered.get("status", "")
+        name = f"anonymous {big // MB} MB POST"
+        results[name] = phase(port, server.popen.pid, threading.Thread(target=anonymous))
+        results[name]["answer"] = answered.get("status", "")
     finally:
         server.stop()
     return results
 
 
-def main() -> None:
+def measure(big: int, upload_limit: int) -> dict:
+    """Every phase's figures (uvicorn, then daphne when installed) and the answers."""
     root = Path(tempfile.mkdtemp(prefix="bench-bodies-"))
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(STUDIO_DATA_DIR=str(root / "data"), DJANGO_SECRET_KEY="bench-bodies",
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", STUDIO_MAX_UPLOAD_BYTES=str(upload_limit))
     run_manage(env, "migrate", "--noinput", "-v", "0")
     created = run_driver(env, "create", json.dumps({
         "username": f"bench-{uuid.uuid4().hex[:6]}", "password": "correct horse 42",
@@ -139,30 +145,73 @@ def main() -> None:
         "status": "cancelled"}))
     web, port = start_server(env, root)
     answers: dict[str, str] = {}
+    names = {"anonymous": f"anonymous {big // MB} MB POST",
+             "upload": f"signed-in upload of {upload_limit // MB - 1} MB"}
     try:
         get_ms(port)  # warm up
         results = {"idle": phase(port, web.popen.pid, None)}
 
         def anonymous() -> None:
-            answers["anonymous 300 MB"] = send_body(port, "/accounts/login/", 300 * MB, None)
+            answers[names["anonymous"]] = send_body(port, "/accounts/login/", big, None)
 
         def upload() -> None:
-            answers["signed-in upload"] = send_body(
-                port, "/clips/upload/", UPLOAD_LIMIT - MB, f"sessionid={created['sessionid']}")
+            answers[names["upload"]] = send_body(
+                port, "/clips/upload/", upload_limit - MB, f"sessionid={created['sessionid']}")
 
-        results["anonymous 300 MB POST"] = phase(port, web.popen.pid, threading.Thread(
-            target=anonymous))
-        results[f"signed-in upload of {UPLOAD_LIMIT // MB - 1} MB"] = phase(
-            port, web.popen.pid, threading.Thread(target=upload))
+        results[names["anonymous"]] = phase(port, web.popen.pid,
+                                            threading.Thread(target=anonymous))
+        results[names["upload"]] = phase(port, web.popen.pid, threading.Thread(target=upload))
     finally:
         web.stop()
-    rival = daphne_phase(env, root)
-    print(f"load average {os.getloadavg()[0]:.1f}; server `python -m webapp.serve` (uvicorn)")
-    for name, figures in results.items():
+    return {"uvicorn": results, "daphne": daphne_phase(env, root, big), "answers": answers,
+            "load": round(os.getloadavg()[0], 1), "names": names}
+
+
+def run(ctx) -> SectionResult:  # noqa: ANN001  # bench.common.BenchContext
+    started = time.perf_counter()
+    big, limit = (20 * MB, 20 * MB) if ctx.quick else (300 * MB, UPLOAD_LIMIT)
+    found = measure(big, limit)
+    ctx.log(f"  bodies: {json.dumps(found['uvicorn'])}")
+    rows = [["`python -m webapp.serve` (uvicorn)", name, f["gets"], fmt(f["median_ms"], 1),
+             fmt(f["p95_ms"], 1), fmt(f["max_ms"], 1), fmt(f["rss_growth_mb"], 1),
+             found["answers"].get(name, "")] for name, f in found["uvicorn"].items()]
+    rows += [["daphne (before)", name, f["gets"], fmt(f["median_ms"], 1), fmt(f["p95_ms"], 1),
+              fmt(f["max_ms"], 1), fmt(f["rss_growth_mb"], 1), f.get("answer", "")]
+             for name, f in found["daphne"].items()]
+    loaded = [f for name, f in found["uvicorn"].items() if name != "idle"]
+    worst_p95 = max(f["p95_ms"] for f in loaded)
+    worst_rss = max(f["rss_growth_mb"] for f in loaded)
+    targets = [Target("page p95 during a large POST and an upload", "<= 200 ms",
+                      f"{worst_p95:.1f} ms", worst_p95 <= 200),
+               Target("server memory growth during them", "<= 100 MB", f"{worst_rss:.1f} MB",
+                      worst_rss <= 100)]
+    text = [
+        "`make run`'s server on a temporary data folder. A reader GETs the sign-in page every "
+        "50 ms, each on a new connection: alone, then while an anonymous client sends a "
+        f"{big // MB} MB multipart POST to the sign-in page at full speed, then while a "
+        f"signed-in user uploads {limit // MB - 1} MB to the upload route (the upload limit "
+        f"here is {limit // MB} MB; the bench sends no CSRF token, so Django reads the whole "
+        "body and answers 403: the body is streamed all the same). Memory: the server's "
+        "VmRSS, peak during the phase minus before it. When daphne is installed (it was the "
+        f"server before), the anonymous POST is repeated against it. Load average "
+        f"{found['load']} at the end.",
+    ]
+    return SectionResult(
+        key="bodies", title="Request bodies: page latency and server memory", text=text,
+        tables=[Table("Reader latency per phase", ["server", "phase", "GETs", "median ms",
+                                                   "p95 ms", "max ms", "RSS growth MB",
+                                                   "answer to the large request"], rows)],
+        targets=targets, figures=found, seconds=time.perf_counter() - started)
+
+
+def main() -> None:
+    found = measure(300 * MB, UPLOAD_LIMIT)
+    print(f"load average {found['load']}; server `python -m webapp.serve` (uvicorn)")
+    for name, figures in found["uvicorn"].items():
         print(f"{name:34s} {json.dumps(figures)}")
-    for name, figures in rival.items():
+    for name, figures in found["daphne"].items():
         print(f"daphne, {name:26s} {json.dumps(figures)}")
-    for name, status in answers.items():
+    for name, status in found["answers"].items():
         print(f"answer to {name}: {status}")
 
 
