@@ -27,10 +27,12 @@ def server_command(port: int) -> list[str]:
     return [sys.executable, "-m", "webapp.serve", "--host", "127.0.0.1", "--port", str(port)]
 
 
-def worker_command() -> list[str]:
-    """docker-compose's worker command."""
+def worker_command(queues: str = "celery,interactive") -> list[str]:
+    """docker-compose's worker command (its `worker` service takes `-Q celery`, its
+    `interactive` service `-Q interactive`); the tests' one worker takes both queues."""
     return [str(VENV_BIN / "celery"), "-A", "webapp", "worker", "--pool=solo",
-            "--without-mingle", "--without-gossip", "--concurrency", "1", "-l", "info"]
+            "--without-mingle", "--without-gossip", "--concurrency", "1", "-Q", queues,
+            "-n", f"{queues.replace(',', '-')}-{os.getpid()}@%h", "-l", "info"]
 
 
 def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:

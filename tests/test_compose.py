@@ -1,5 +1,6 @@
 """docker-compose.yml is valid (checked offline by Debian's docker-compose 1.29) and the
-commands its web and worker services run start here, against the real Redis and PostgreSQL."""
+commands its web and worker services (long jobs, interactive jobs) run start here, against
+the real Redis and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def test_compose_file_validates() -> None:
 
 
 def test_compose_services() -> None:
-    assert {"web", "worker", "redis", "postgres"} <= set(services())
+    assert {"web", "worker", "interactive", "redis", "postgres"} <= set(services())
 
 
 def _free_port() -> int:
@@ -75,40 +76,51 @@ def postgres_database() -> str:
 
 @pytest.mark.slow
 def test_web_and_worker_commands_start(tmp_path: Path, postgres_database: str) -> None:
+    """The web command answers; the long-job and the interactive worker each consume their
+    own queue (a preview never waits behind a search)."""
     env = _host_env(tmp_path, postgres_database)
     port = _free_port()
     web_cmd = _host_command(services()["web"]["command"], port)
-    worker_cmd = _host_command(services()["worker"]["command"], port)
-    web_log, worker_log = tmp_path / "web.log", tmp_path / "worker.log"
-    with web_log.open("w") as wl, worker_log.open("w") as kl:
-        web = subprocess.Popen(shlex.split(web_cmd), cwd=REPO, env=env, stdout=wl,
-                               stderr=subprocess.STDOUT)
-        worker = subprocess.Popen(shlex.split(worker_cmd), cwd=REPO, env=env, stdout=kl,
-                                  stderr=subprocess.STDOUT)
-        try:
-            deadline = time.time() + 90
-            status = None
-            while time.time() < deadline and status is None:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/",
-                                                timeout=5) as response:
-                        status = response.status
-                except urllib.error.HTTPError as error:
-                    status = error.code
-                except OSError:
-                    assert web.poll() is None, web_log.read_text()[-2000:]
-                    time.sleep(0.5)
-            assert status == 200, web_log.read_text()[-2000:]
-            while time.time() < deadline and "ready." not in worker_log.read_text():
-                assert worker.poll() is None, worker_log.read_text()[-2000:]
+    web_log = tmp_path / "web.log"
+    workers = {name: tmp_path / f"{name}.log" for name in ("worker", "interactive")}
+    processes: list[subprocess.Popen] = []
+    try:
+        with web_log.open("w") as log:
+            web = subprocess.Popen(shlex.split(web_cmd), cwd=REPO, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        processes.append(web)
+        for name, path in workers.items():
+            with path.open("w") as log:
+                processes.append(subprocess.Popen(
+                    shlex.split(services()[name]["command"]), cwd=REPO, env=env, stdout=log,
+                    stderr=subprocess.STDOUT))
+        deadline = time.time() + 90
+        status = None
+        while time.time() < deadline and status is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/",
+                                            timeout=5) as response:
+                    status = response.status
+            except urllib.error.HTTPError as error:
+                status = error.code
+            except OSError:
+                assert web.poll() is None, web_log.read_text()[-2000:]
                 time.sleep(0.5)
-            assert "ready." in worker_log.read_text(), worker_log.read_text()[-2000:]
-            assert "@127.0.0.1:6379/13" in worker_log.read_text()  # the broker it was given
-        finally:
-            for process in (web, worker):
-                process.terminate()
-            for process in (web, worker):
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        assert status == 200, web_log.read_text()[-2000:]
+        for (name, path), process in zip(workers.items(), processes[1:], strict=True):
+            while time.time() < deadline and "ready." not in path.read_text():
+                assert process.poll() is None, path.read_text()[-2000:]
+                time.sleep(0.5)
+            text = path.read_text()
+            assert "ready." in text, text[-2000:]
+            assert "@127.0.0.1:6379/13" in text  # the broker it was given
+            queue = "celery" if name == "worker" else "interactive"
+            assert f".> {queue} " in text, text[-2000:]  # the banner's [queues] section
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -85,6 +85,11 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# Interactive jobs (previews) on their own queue, apart from long ones (searches and full
+# trainings on the default queue "celery"): a preview never waits behind a search. Embedded
+# mode runs one in-process consumer per queue; docker-compose one worker service per queue.
+STUDIO_QUEUES = ("celery", "interactive")
+CELERY_TASK_ROUTES = {"webapp.studio.previews.render_preview_task": {"queue": "interactive"}}
 CELERY_TASK_ACKS_LATE = True  # a killed worker's task is redelivered, not lost
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True

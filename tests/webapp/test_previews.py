@@ -92,3 +92,18 @@ def test_model_bundle_download(client_in: Client, searched: Search, other_user: 
     stranger.force_login(other_user)
     assert stranger.get(
         f"/searches/{searched.pk}/models/trial-{number}.zip").status_code == 404
+
+
+def test_previews_run_on_the_interactive_queue_apart_from_long_jobs(settings) -> None:
+    """A preview never waits behind a search or a full training: its own queue, with its
+    own consumer (embedded: a thread per queue; docker-compose: the `interactive` service)."""
+    from webapp.celery import app
+    from webapp.studio.full_training import full_train_task
+    from webapp.studio.tasks import search_worker
+
+    def queue_of(task) -> str:  # noqa: ANN001  # a Celery task
+        return app.amqp.router.route({}, task.name)["queue"].name
+
+    assert queue_of(render_preview_task) == "interactive"
+    assert queue_of(search_worker) == queue_of(full_train_task) == "celery"
+    assert set(settings.STUDIO_QUEUES) == {"celery", "interactive"}

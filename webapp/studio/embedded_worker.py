@@ -40,16 +40,34 @@ def start_embedded_worker() -> None:
 
     interrupt_orphans()  # before the server takes its first request
 
-    def run() -> None:
-        worker = app.WorkController(
+    from celery import Celery
+    from django.conf import settings
+
+    def run(queue: str) -> None:
+        # One Celery app per consumer: a worker selects its queues on its app (what -Q does),
+        # so two workers of one app in one process would end up on the same queues. The
+        # in-memory transport's state is per process, so every app sees every message.
+        own = app if queue == settings.STUDIO_QUEUES[0] else Celery(
+            f"webapp-{queue}", set_as_current=False)
+        if own is not app:
+            own.config_from_object("django.conf:settings", namespace="CELERY")
+        worker = own.WorkController(
             pool_cls="solo", concurrency=1, without_mingle=True, without_gossip=True,
-            without_heartbeat=True, hostname="embedded@studio", loglevel="INFO",
+            without_heartbeat=True, hostname=f"embedded-{queue}@studio", loglevel="INFO",
+            queues=[queue],
         )
-        log.info("embedded Celery worker started (in-memory transport)")
+        log.info("embedded Celery worker started for queue %r (in-memory transport)", queue)
         try:
             worker.start()
         except BaseException:
-            log.exception("the embedded Celery worker stopped: searches will not run")
+            log.exception("the embedded Celery worker of queue %r stopped: its jobs will not "
+                          "run", queue)
             raise
 
-    threading.Thread(target=run, name="embedded-celery-worker", daemon=True).start()
+    # Every task registered before any consumer starts: each worker snapshots the registry
+    # when it starts.
+    app.loader.import_default_modules()
+    assert "webapp.studio.previews.render_preview_task" in app.tasks
+    for queue in settings.STUDIO_QUEUES:  # one consumer per queue: previews never wait
+        threading.Thread(target=run, args=(queue,), name=f"embedded-celery-{queue}",
+                         daemon=True).start()
