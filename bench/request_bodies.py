@@ -109,27 +109,16 @@ def phase(port: int, pid: int, load: threading.Thread | None, seconds: float = 4
 
 def daphne_phase(env: dict[str, str], root: Path, big: int) -> dict:
     """The same anonymous POST against daphne, the server before, when it is installed."""
-    import shutil
-
-    from studio_harness.processes import VENV_BIN, Process, free_port, wait_for
+    from studio_harness.processes import VENV_BIN
 
     daphne = VENV_BIN / "daphne"
-    if not daphne.exists() and not shutil.which("daphne"):
+    if not daphne.exists():
         return {}
-    port = free_port()
-    server = Process("daphne", [str(daphne), "-b", "127.0.0.1", "-p", str(port),
-                                "webapp.asgi:application"], env, root)
-
-    def answers() -> bool:
-        try:
-            get_ms(port)
-            return True
-        except OSError:
-            return False
-
+    server, port = start_server(env, root, "daphne", command=lambda port: [
+        str(daphne), "-b", "127.0.0.1", "-p", str(port), "webapp.asgi:application"])
     answered: dict[str, str] = {}
     try:
-        wait_for(answers, 60, "daphne to answer")
+        get_ms(port)  # warm up
         results = {"idle": phase(port, server.popen.pid, None)}
 
         def anonymous() -> None:

@@ -118,9 +118,11 @@ class Process:
         self._log_file.close()
 
 
-def start_server(env: dict[str, str], log_dir: Path, name: str = "web") -> tuple[Process, int]:
+def start_server(env: dict[str, str], log_dir: Path, name: str = "web",
+                 command: Callable[[int], list[str]] = server_command) -> tuple[Process, int]:
+    """`command(port)` (the studio's server by default) on a free port, once it listens."""
     port = free_port()
-    process = Process(name, server_command(port), env, log_dir)
+    process = Process(name, command(port), env, log_dir)
 
     def answers() -> bool:
         try:

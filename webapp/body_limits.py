@@ -25,7 +25,6 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 UPLOAD_PATH = "/clips/upload/"
-SLACK = 64 * 1024  # multipart boundaries and form fields around an uploaded file
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -59,11 +58,10 @@ async def body_limit(scope: Scope) -> tuple[int, str]:
     """(bytes allowed, what to say when a body is larger) for this request."""
     small = settings.STUDIO_MAX_FORM_BYTES
     if scope["path"] == UPLOAD_PATH and await _signed_in(scope):
-        limit = settings.STUDIO_MAX_UPLOAD_BYTES
-        from webapp.studio.uploads import format_bytes
+        from webapp.studio.uploads import MULTIPART_SLACK, too_large_message
 
-        return limit + SLACK, (f"the file is too large: clips may be at most "
-                               f"{format_bytes(limit)}; upload a shorter clip")
+        limit = settings.STUDIO_MAX_UPLOAD_BYTES
+        return limit + MULTIPART_SLACK, too_large_message(limit)
     if scope["path"] == UPLOAD_PATH:
         return small, "sign in to upload a clip"
     return small, (f"the request body is too large: this page takes at most {small // 1024} KB "

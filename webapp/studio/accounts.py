@@ -18,6 +18,7 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.contrib.auth.views import LoginView
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -84,11 +85,10 @@ def make_invite(created_by=None, days: int = INVITE_DAYS) -> Invite:
                                  expires_at=timezone.now() + timedelta(days=days))
 
 
-def _usable_invite(code: str) -> Invite | None:
-    if not code:
-        return None
-    return Invite.objects.filter(code=code, used_by__isnull=True,
-                                 expires_at__gt=timezone.now()).first()
+def _usable_invites(code: str) -> QuerySet[Invite]:
+    """The invitation `code` names while it is unused and unexpired (none for no code)."""
+    return Invite.objects.filter(code=code or None, used_by__isnull=True,
+                                 expires_at__gt=timezone.now())
 
 
 @require_http_methods(["GET", "POST"])
@@ -102,7 +102,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         return render(request, "registration/signup_refused.html", {
             "reason": "Sign-up is closed on this studio: ask its administrator for an "
                       "account."}, status=403)
-    if not first_user and mode == "invite" and _usable_invite(code) is None:
+    if not first_user and mode == "invite" and not _usable_invites(code).exists():
         reason = ("This invitation is not valid: it was used, it expired or it was mistyped. "
                   "Ask the administrator for a new link." if code else
                   "This studio is invite-only: open the sign-up link from your invitation, "
@@ -120,9 +120,8 @@ def signup(request: HttpRequest) -> HttpResponse:
                     user.is_staff = user.is_superuser = True
                 user.save()
                 if mode == "invite" and not user.is_superuser:
-                    claimed = Invite.objects.filter(
-                        code=code, used_by__isnull=True, expires_at__gt=timezone.now(),
-                    ).update(used_by=user, used_at=timezone.now())
+                    claimed = _usable_invites(code).update(used_by=user,
+                                                           used_at=timezone.now())
                     if not claimed:  # someone used it a moment ago
                         transaction.set_rollback(True)
                         return render(request, "registration/signup_refused.html", {
