@@ -114,6 +114,13 @@ STUDIO_MIN_CLIP_SIDE = env_int("STUDIO_MIN_CLIP_SIDE", 64)
 # search: 44,160), and workers sharing it.
 STUDIO_MAX_SEARCH_STEPS = env_int("STUDIO_MAX_SEARCH_STEPS", 1_000_000)
 STUDIO_MAX_WORKERS_PER_SEARCH = env_int("STUDIO_MAX_WORKERS_PER_SEARCH", 4)
+# Per user (webapp.studio.limits): searches queued or running, full trainings queued or
+# running, jobs waiting for a worker (searches, previews, full trainings), and the bytes of
+# the user's files (clips, search folders); past the last, uploads and new jobs are refused.
+STUDIO_MAX_ACTIVE_SEARCHES_PER_USER = env_int("STUDIO_MAX_ACTIVE_SEARCHES_PER_USER", 2)
+STUDIO_MAX_FULL_TRAININGS_PER_USER = env_int("STUDIO_MAX_FULL_TRAININGS_PER_USER", 1)
+STUDIO_MAX_QUEUED_JOBS_PER_USER = env_int("STUDIO_MAX_QUEUED_JOBS_PER_USER", 8)
+STUDIO_MAX_STORAGE_BYTES_PER_USER = env_int("STUDIO_MAX_STORAGE_BYTES_PER_USER", 2 << 30)
 # Every other request body (forms, JSON, sign-in), enforced before it is read (body_limits.py).
 STUDIO_MAX_FORM_BYTES = env_int("STUDIO_MAX_FORM_BYTES", 64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
@@ -14,6 +15,7 @@ from engine.config import ConfigError
 from engine.data.enhancement import make_task
 from engine.registry import UnknownNameError
 from engine.search.space_bounds import space_bounds
+from webapp.studio import limits
 from webapp.studio.access import owned_search
 from webapp.studio.forms import estimate_from
 from webapp.studio.models import Search
@@ -96,11 +98,19 @@ def search_resume(request: HttpRequest, search_id: int) -> HttpResponse:
 
     search = owned_search(request.user, search_id)
     resumable = (Search.Status.CANCELLED, Search.Status.INTERRUPTED, Search.Status.FAILED)
-    if search.status in resumable or (search.is_active and request.POST.get("force")):
-        Search.objects.filter(pk=search.pk).update(
-            status=Search.Status.QUEUED, cancel_requested=False, error="", finished_at=None)
-        announce(search.pk, "search_resumed", {})
-        launch_search.delay_on_commit(search.pk)
+    try:
+        with transaction.atomic():
+            if search.status in resumable:  # it becomes active again: a new search's limits
+                limits.lock_user(request.user)
+                limits.check_search_start(request.user)
+            if search.status in resumable or (search.is_active and request.POST.get("force")):
+                Search.objects.filter(pk=search.pk).update(
+                    status=Search.Status.QUEUED, cancel_requested=False, error="",
+                    finished_at=None)
+                announce(search.pk, "search_resumed", {})
+                launch_search.delay_on_commit(search.pk)
+    except limits.LimitExceeded as error:
+        return limits.refusal(request, error, "studio:search_detail", search_id=search.pk)
     return _back(request, search)
 
 

@@ -26,6 +26,11 @@ def interrupt_orphans() -> None:
             Search.objects.filter(pk=pk, status__in=active).update(
                 status=Search.Status.INTERRUPTED, error=INTERRUPTED_REASON)
             announce(pk, "search_interrupted", {"reason": INTERRUPTED_REASON})
+        # Full trainings too, so they stop counting against their owner's limits.
+        from webapp.studio.limits import end_orphaned_full_trainings
+
+        end_orphaned_full_trainings("the server stopped while it ran: full-train it again "
+                                    "to resume")
     except Exception:  # no table yet (before migrate), or no database access at all
         log.exception("could not mark interrupted searches")
     finally:

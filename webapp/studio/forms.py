@@ -220,14 +220,21 @@ class SearchForm(forms.Form):
 
     def _check_compute(self, config: SearchConfig, workers: int) -> None:
         """The studio's compute cap per search (settings.STUDIO_MAX_SEARCH_STEPS: optimizer
-        steps over every rung and the baselines, as the estimate counts them) and on workers."""
+        steps over every rung's planned evaluations and the baselines, as the estimate counts
+        them, so candidates x steps of the multi-fidelity plan) and on workers. A step is
+        counted at the default batch of patches: a config with more patch pixels per step
+        (batch_size x patch_size^2; the form keeps the defaults) counts proportionally more."""
         cap = settings.STUDIO_MAX_SEARCH_STEPS
         total = search_estimate(config, workers)["total_steps"]
-        if total > cap:
+        work = round(total * patch_pixels(config.budget) / patch_pixels(_DEFAULTS.budget))
+        if work > cap:
+            scaled = "" if work == total else (
+                f" ({work:,} counted at the default batch of {_DEFAULTS.budget.batch_size} "
+                f"patches of {_DEFAULTS.budget.patch_size}x{_DEFAULTS.budget.patch_size})")
             self.add_error(None, (
-                f"this search would train {total:,} optimizer steps; this studio allows at most "
-                f"{cap:,} per search (STUDIO_MAX_SEARCH_STEPS): lower the candidates, the "
-                "top-rung steps or the steps per trial"))
+                f"this search would train {total:,} optimizer steps{scaled}; this studio "
+                f"allows at most {cap:,} per search (STUDIO_MAX_SEARCH_STEPS): lower the "
+                "candidates, the top-rung steps or the steps per trial"))
         if workers > settings.STUDIO_MAX_WORKERS_PER_SEARCH:
             self.add_error("workers", (
                 f"at most {settings.STUDIO_MAX_WORKERS_PER_SEARCH} workers per search on this "
@@ -247,6 +254,11 @@ class SearchForm(forms.Form):
             self.add_error("max_params", (
                 f"no architecture meets max params {format_count(limits.max_params)}: the "
                 f"smallest has {format_count(bounds.min_params)} parameters"))
+
+
+def patch_pixels(budget: TrainBudget) -> int:
+    """Input pixels of one optimizer step's batch: what a step's compute scales with."""
+    return budget.batch_size * budget.patch_size ** 2
 
 
 def fidelity_settings(data: dict[str, Any]) -> tuple[Rungs | None, TrainBudget]:

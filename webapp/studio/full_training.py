@@ -19,6 +19,7 @@ from pathlib import Path
 from celery import shared_task
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
@@ -26,8 +27,10 @@ from django.views.decorators.http import require_POST
 from engine.search.search import prepare
 from engine.train.checkpoint import checkpoint_path, latest_state
 from engine.train.full_train import FullTrainingCancelled, full_train
+from webapp.studio import limits
 from webapp.studio.access import owned_search
 from webapp.studio.broadcast import group_send
+from webapp.studio.deletion import purge_if_deleted, search_exists
 from webapp.studio.models import Search
 from webapp.studio.progress import announce
 from webapp.studio.tasks import engine_config
@@ -49,7 +52,9 @@ def full_models(search: Search) -> list[dict]:
 
 @shared_task(acks_late=True)
 def full_train_task(search_id: int, candidate: str, steps: int) -> None:
-    search = Search.objects.select_related("clip").get(pk=search_id)
+    search = Search.objects.select_related("clip").filter(pk=search_id).first()
+    if search is None:
+        return  # deleted before a worker took it (deletion.py)
     config = engine_config(search)
     name = f"full-{candidate}"
     out = checkpoint_path(config.out_dir, name)
@@ -71,12 +76,17 @@ def full_train_task(search_id: int, candidate: str, steps: int) -> None:
         result = full_train(checkpoint_path(config.out_dir, candidate), out, data.task,
                             data.train_pairs, data.eval_pairs, config.budget, steps,
                             config.seed, progress, start_from=state,
-                            should_stop=marker.exists)
+                            # a deleted search stops it too (its marker went with it)
+                            should_stop=lambda: marker.exists() or not search_exists(search_id))
     except FullTrainingCancelled as error:
+        if purge_if_deleted(search_id, search):  # what it saved on stopping goes too
+            return
         marker.unlink(missing_ok=True)
         announce(search_id, "full_training_cancelled", {"candidate": name, "reason": str(error)})
         return
     except Exception as error:
+        if purge_if_deleted(search_id, search):
+            return
         log.exception("full training of %s failed", name)
         announce(search_id, "full_training_failed", {"candidate": name, "error": str(error)})
         return
@@ -85,6 +95,8 @@ def full_train_task(search_id: int, candidate: str, steps: int) -> None:
                # 0: started from the checkpoint's weights with a fresh optimizer
                "continued_from_step": result["continued_from_step"],
                "train_seconds": result["train_seconds"]}
+    if purge_if_deleted(search_id, search):  # deleted during its last steps
+        return
     out.with_suffix(".json").write_text(json.dumps(summary))
     announce(search_id, "full_training_done", summary)
 
@@ -128,7 +140,16 @@ def full_train_start(request: HttpRequest, search_id: int) -> HttpResponse:
     if not checkpoint_path(engine_config(search).out_dir, candidate).is_file():
         return HttpResponse(f"{candidate} has no trained weights: pick a complete trial",
                             status=400, content_type="text/plain")
-    full_train_task.delay_on_commit(search.pk, candidate, steps)
+    try:
+        with transaction.atomic():
+            limits.lock_user(request.user)
+            limits.check_full_training_start(request.user)
+            # Its first event: the limits count it as queued until the worker starts it.
+            announce(search.pk, "full_training_queued",
+                     {"candidate": f"full-{candidate}", "steps": steps})
+            full_train_task.delay_on_commit(search.pk, candidate, steps)
+    except limits.LimitExceeded as error:
+        return limits.refusal(request, error, "studio:search_detail", search_id=search.pk)
     messages.info(request, f"Full training of {candidate} to {steps:,} steps started; it "
                            f"appears below as full-{candidate} when done.")
     return redirect("studio:search_detail", search_id=search.pk)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from pathlib import Path
 
 from celery import shared_task
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -17,14 +19,22 @@ from engine.data.enhancement import make_task
 from engine.deploy.render import render_preview
 from engine.train.checkpoint import checkpoint_path, load_checkpoint
 from engine.train.device import resolve_device
+from webapp.studio import limits
 from webapp.studio.access import owned_search
 from webapp.studio.broadcast import group_send
+from webapp.studio.deletion import purge_if_deleted
 from webapp.studio.media import ranged_file_response
 from webapp.studio.models import Preview
 from webapp.studio.progress import announce
 from webapp.studio.tasks import engine_config
 
 log = logging.getLogger(__name__)
+
+
+class PreviewDeleted(Exception):
+    """Raised from the progress callback when the preview's row is gone: stops the render."""
+
+
 CANDIDATE = re.compile(r"^((?:full-)?trial-\d+|baseline-(espcn|fsrcnn))$")
 PREVIEW_FILES = ("output.mp4", "input.mp4", "reference.mp4", "metrics.json")
 MAX_FRAMES = 60
@@ -32,14 +42,18 @@ MAX_FRAMES = 60
 
 @shared_task
 def render_preview_task(preview_id: int) -> None:
-    preview = Preview.objects.select_related("search__clip").get(pk=preview_id)
+    preview = Preview.objects.select_related("search__clip").filter(pk=preview_id).first()
+    if preview is None:
+        return  # its search was deleted before a worker took it (deletion.py)
     search = preview.search
     config = engine_config(search)
     group = search.group_name
     Preview.objects.filter(pk=preview_id).update(status=Preview.Status.RUNNING)
 
     def progress(done: int, total: int) -> None:
-        Preview.objects.filter(pk=preview_id).update(frames_done=done, frames_total=total)
+        if not Preview.objects.filter(pk=preview_id).update(frames_done=done,
+                                                            frames_total=total):
+            raise PreviewDeleted(f"preview {preview_id} was deleted")  # stop rendering
         group_send(group, {"type": "search.event", "event": {
             "seq": None, "kind": "preview_progress", "preview": preview_id,
             "done": done, "total": total}})
@@ -51,13 +65,22 @@ def render_preview_task(preview_id: int) -> None:
                                 max_frames=MAX_FRAMES, threads=config.budget.threads,
                                 progress=progress, device=resolve_device(config.device))
     except Exception as error:  # shown on the page; the search itself is unaffected
+        if not Preview.objects.filter(pk=preview_id).exists():
+            # Deleted with its search meanwhile: remove what this render wrote since.
+            shutil.rmtree(preview.folder, ignore_errors=True)
+            purge_if_deleted(search.pk)
+            return
         log.exception("preview %s failed", preview_id)
         Preview.objects.filter(pk=preview_id).update(status=Preview.Status.FAILED,
                                                      error=str(error))
         announce(search.pk, "preview_failed", {"preview": preview_id, "error": str(error)})
         return
     result.pop("files", None)  # absolute paths stay on the server
-    Preview.objects.filter(pk=preview_id).update(status=Preview.Status.READY, result=result)
+    if not Preview.objects.filter(pk=preview_id).update(status=Preview.Status.READY,
+                                                        result=result):
+        shutil.rmtree(preview.folder, ignore_errors=True)  # deleted during its last frame
+        purge_if_deleted(search.pk)
+        return
     announce(search.pk, "preview_ready", {"preview": preview_id,
                                           "candidate": preview.candidate})
 
@@ -75,8 +98,14 @@ def preview_create(request: HttpRequest, search_id: int) -> HttpResponse:
         return HttpResponse(f"{candidate} has no trained weights (rejected, duplicate, failed "
                             "or not finished yet): pick a complete trial", status=400,
                             content_type="text/plain")
-    preview = Preview.objects.create(search=search, candidate=candidate, mode=mode)
-    render_preview_task.delay_on_commit(preview.pk)
+    try:
+        with transaction.atomic():
+            limits.lock_user(request.user)
+            limits.check_preview_start(request.user)
+            preview = Preview.objects.create(search=search, candidate=candidate, mode=mode)
+            render_preview_task.delay_on_commit(preview.pk)
+    except limits.LimitExceeded as error:
+        return limits.refusal(request, error, "studio:search_detail", search_id=search.pk)
     return redirect("studio:preview_detail", preview_id=preview.pk)
 
 

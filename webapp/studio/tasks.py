@@ -24,6 +24,7 @@ from engine.registry import UnknownNameError
 from engine.search import lifecycle
 from engine.search.search import SearchError
 from engine.search.study import GRACE_SECONDS, HEARTBEAT_SECONDS, StudyError
+from webapp.studio.deletion import purge_if_deleted
 from webapp.studio.models import Search, Trial
 from webapp.studio.progress import StudioSink, announce, reference_psnr, trial_defaults
 
@@ -51,8 +52,9 @@ def engine_config(search: Search) -> SearchConfig:
 
 def fail(search_id: int, error: Exception | str) -> None:
     message = str(error)
-    Search.objects.filter(pk=search_id).update(status=Search.Status.FAILED, error=message,
-                                               finished_at=timezone.now())
+    if not Search.objects.filter(pk=search_id).update(
+            status=Search.Status.FAILED, error=message, finished_at=timezone.now()):
+        return  # deleted meanwhile (deletion.py): no row to fail, no events to record
     announce(search_id, "search_failed", {"error": message})
 
 
@@ -73,7 +75,9 @@ def sync_trials(search: Search, candidates: list[dict[str, Any]]) -> None:
 
 @shared_task
 def launch_search(search_id: int) -> None:
-    search = Search.objects.select_related("clip").get(pk=search_id)
+    search = Search.objects.select_related("clip").filter(pk=search_id).first()
+    if search is None:
+        return  # deleted before it started (deletion.py)
     if search.cancel_requested:
         Search.objects.filter(pk=search_id).update(status=Search.Status.CANCELLED)
         announce(search_id, "search_cancelled", {"finished": search.finished_trials})
@@ -89,20 +93,23 @@ def launch_search(search_id: int) -> None:
         log.exception("search %s could not start", search_id)
         fail(search_id, f"internal error while starting: {error}")
         return
+    if purge_if_deleted(search_id, search):  # deleted while its study was prepared
+        return
     sync_trials(search, candidates)
     for worker in range(max(1, search.workers)):
         search_worker.delay(search_id, worker)
 
 
 def _cancel_requested(search_id: int) -> bool:
-    return Search.objects.filter(pk=search_id, cancel_requested=True).exists()
+    # A deleted search (deletion.py) stops too: no row left saying "go on".
+    return not Search.objects.filter(pk=search_id, cancel_requested=False).exists()
 
 
 @shared_task(acks_late=True)
 def search_worker(search_id: int, worker: int = 0, follow_up: int = 0) -> None:
-    search = Search.objects.select_related("clip").get(pk=search_id)
-    if not search.is_active:
-        return
+    search = Search.objects.select_related("clip").filter(pk=search_id).first()
+    if search is None or not search.is_active:
+        return  # ended, or deleted (deletion.py)
     from webapp.studio.live_preview import LivePreviewSink  # imports render: keep it lazy
 
     try:  # engine_config too: a stored config the engine refuses fails the search, visibly
@@ -112,11 +119,16 @@ def search_worker(search_id: int, worker: int = 0, follow_up: int = 0) -> None:
                                       should_stop=lambda: _cancel_requested(search_id),
                                       worker=worker)
     except USER_ERRORS as error:
-        fail(search_id, error)
+        if not purge_if_deleted(search_id, search):
+            fail(search_id, error)
         return
     except Exception as error:
+        if purge_if_deleted(search_id, search):  # its row went mid-run: not a failure
+            return
         log.exception("search %s failed", search_id)
         fail(search_id, f"internal error: {error}")
+        return
+    if purge_if_deleted(search_id, search):  # deleted while it ran: stopped, files removed
         return
     finish(search_id, report, sink.n_finished, worker=worker, follow_up=follow_up)
 

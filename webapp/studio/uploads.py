@@ -47,8 +47,8 @@ def format_bytes(n: int) -> str:
 
 
 def too_large_message(limit: int) -> str:
-    return (f"the file is too large: clips may be at most {format_bytes(limit)}; "
-            "upload a shorter clip")
+    return (f"the file is too large: clips may be at most {format_bytes(limit)} "
+            "(STUDIO_MAX_UPLOAD_BYTES); upload a shorter clip")
 
 
 class SizeLimitHandler(FileUploadHandler):
@@ -123,16 +123,16 @@ def check_limits(info: ClipInfo) -> None:
             "(one to train on, one to evaluate)")
     if info.duration_s > max_seconds:
         raise UploadRejected(
-            f"the clip is too long: {info.duration_s:.1f} s, the limit is {max_seconds} s; "
-            "trim it to a representative sample")
+            f"the clip is too long: {info.duration_s:.1f} s, the limit is {max_seconds} s "
+            "(STUDIO_MAX_CLIP_SECONDS); trim it to a representative sample")
     if info.width * info.height > max_pixels:
         raise UploadRejected(
             f"the resolution {info.width}x{info.height} is too large: at most "
-            f"{max_pixels:,} pixels a frame; downscale the clip")
+            f"{max_pixels:,} pixels a frame (STUDIO_MAX_CLIP_PIXELS); downscale the clip")
     if min(info.width, info.height) < min_side:
         raise UploadRejected(
             f"the resolution {info.width}x{info.height} is too small: both sides must be at "
-            f"least {min_side} pixels")
+            f"least {min_side} pixels (STUDIO_MIN_CLIP_SIDE)")
 
 
 def _probe_upload(path: Path, original_name: str) -> tuple[ClipInfo, np.ndarray]:

@@ -4,6 +4,7 @@ from webapp.studio import (
     accounts,
     api,
     compare,
+    deletion,
     exports,
     full_training,
     live_preview,
@@ -37,8 +38,10 @@ urlpatterns = [
     path("clips/<id:clip_id>/", views.clip_detail, name="clip_detail"),
     path("clips/<id:clip_id>/file", views.clip_file, name="clip_file"),
     path("clips/<id:clip_id>/thumbnail.png", views.clip_thumbnail, name="clip_thumbnail"),
+    path("clips/<id:clip_id>/delete", deletion.clip_delete, name="clip_delete"),
     path("searches/new/", views.search_new, name="search_new"),
     path("searches/<id:search_id>/", views.search_detail, name="search_detail"),
+    path("searches/<id:search_id>/delete", deletion.search_delete, name="search_delete"),
     # JSON and control endpoints (api.py)
     path("api/space-bounds", api.space_bounds_view, name="space_bounds"),
     path("api/searches/<id:search_id>", api.search_data, name="search_data"),

@@ -24,7 +24,7 @@ from engine.config import DEFAULT_RESOLUTION, format_count
 from engine.data.enhancement import TASKS, make_task
 from engine.data.frame_cache import content_hash
 from engine.search.space_bounds import space_bounds
-from webapp.studio import tasks
+from webapp.studio import limits, tasks
 from webapp.studio.access import owned_clip, owned_search
 from webapp.studio.forms import (
     STEPS_PER_SECOND,
@@ -33,6 +33,7 @@ from webapp.studio.forms import (
     estimate_from,
     task_choices,
 )
+from webapp.studio.limits import LimitExceeded
 from webapp.studio.media import ranged_file_response
 from webapp.studio.models import Clip, Search
 from webapp.studio.sample_clip import DISPLAY_NAME, sample_clip_path
@@ -95,6 +96,11 @@ def _clip_upload(request: HttpRequest, limiter: SizeLimitHandler) -> HttpRespons
         return _render_home(request, form, status=400)
     upload = form.cleaned_data["file"]
     try:
+        limits.check_storage(request.user, incoming=upload.size or 0)
+    except LimitExceeded as error:
+        return _render_home(request, UploadForm(), status=error.status,
+                            upload_error=str(error))
+    try:
         clip = create_clip(request.user, upload.chunks(), upload.name or "clip")
     except UploadRejected as error:
         return _render_home(request, UploadForm(), status=400, upload_error=str(error))
@@ -114,7 +120,11 @@ def clip_sample(request: HttpRequest) -> HttpResponse:
         if existing is not None:
             messages.info(request, "You already have the sample clip: here it is.")
             return redirect("studio:clip_detail", clip_id=existing.pk)
+        limits.check_storage(request.user, incoming=path.stat().st_size)
         clip = create_clip(request.user, file_chunks(path), DISPLAY_NAME)
+    except LimitExceeded as error:
+        messages.error(request, str(error))
+        return redirect("studio:home")
     except (UploadRejected, RuntimeError, OSError) as error:
         messages.error(request, f"The sample clip could not be made: {error}")
         return redirect("studio:home")
@@ -205,10 +215,15 @@ def search_new(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         form = SearchForm(request.POST, user=request.user)
-        if form.is_valid():
-            search = _create_search(request, form)
-            return redirect("studio:search_detail", search_id=search.pk)
         status = 400
+        if form.is_valid():
+            try:
+                search = _create_search(request, form)
+            except LimitExceeded as error:  # shown above the form, the settings kept
+                form.add_error(None, str(error))
+                status = error.status
+            else:
+                return redirect("studio:search_detail", search_id=search.pk)
         task_name = form.data.get("task", "")
         width, height = form.data.get("width"), form.data.get("height")
     else:
@@ -263,6 +278,8 @@ def _create_search(request: HttpRequest, form: SearchForm) -> Search:
     clip: Clip = form.cleaned_data["clip"]
     config = form.config.with_changes(clip=clip.file.name)  # engine_config sets the real path
     with transaction.atomic():
+        limits.lock_user(request.user)
+        limits.check_search_start(request.user)
         search = Search.objects.create(
             owner=request.user, clip=clip, name=form.cleaned_data["name"],
             config=config.to_dict(), workers=form.cleaned_data["workers"],
