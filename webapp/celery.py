@@ -8,6 +8,8 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
-app = Celery("webapp")
+# Its task class makes `delay_on_commit` (how a request starts a job) fail fast with a 503
+# and undo the job's rows when the broker is down (webapp.studio.dispatch).
+app = Celery("webapp", task_cls="webapp.studio.dispatch:RequestStartedTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

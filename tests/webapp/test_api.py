@@ -38,9 +38,11 @@ def csrf_client(user: User) -> tuple[Client, str]:
 
 @pytest.fixture
 def launched(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """launch_search.delay replaced by a recorder (no broker in these tests)."""
+    """launch_search.apply_async (what delay_on_commit sends through, webapp.studio.dispatch)
+    replaced by a recorder (no broker in these tests)."""
     calls: list[int] = []
-    monkeypatch.setattr(tasks.launch_search, "delay", lambda search_id: calls.append(search_id))
+    monkeypatch.setattr(tasks.launch_search, "apply_async",
+                        lambda args, *_, **__: calls.append(args[0]))
     return calls
 
 

@@ -30,8 +30,8 @@ def launched(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Searches launched, recorded instead of run. The real delay_on_commit stays, so the
     launch happens only when Django runs the on_commit callbacks."""
     calls: list[int] = []
-    monkeypatch.setattr("webapp.studio.tasks.launch_search.delay",
-                        lambda search_id: calls.append(search_id))
+    monkeypatch.setattr("webapp.studio.tasks.launch_search.apply_async",
+                        lambda args, *_, **__: calls.append(args[0]))
     return calls
 
 

@@ -17,6 +17,7 @@ from engine.registry import UnknownNameError
 from engine.search.space_bounds import space_bounds
 from webapp.studio import limits
 from webapp.studio.access import owned_search
+from webapp.studio.dispatch import refuses_when_queue_down
 from webapp.studio.forms import estimate_from
 from webapp.studio.models import Search
 from webapp.studio.progress import announce
@@ -93,6 +94,7 @@ def search_cancel(request: HttpRequest, search_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@refuses_when_queue_down
 def search_resume(request: HttpRequest, search_id: int) -> HttpResponse:
     from webapp.studio.tasks import launch_search
 

@@ -31,6 +31,7 @@ from webapp.studio import limits
 from webapp.studio.access import owned_search
 from webapp.studio.broadcast import group_send
 from webapp.studio.deletion import purge_if_deleted, search_exists
+from webapp.studio.dispatch import refuses_when_queue_down
 from webapp.studio.models import Search
 from webapp.studio.progress import announce
 from webapp.studio.tasks import engine_config
@@ -125,6 +126,7 @@ def full_train_cancel(request: HttpRequest, search_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@refuses_when_queue_down
 def full_train_start(request: HttpRequest, search_id: int) -> HttpResponse:
     search = owned_search(request.user, search_id)
     candidate = request.POST.get("candidate", "")

@@ -23,6 +23,7 @@ from webapp.studio import limits
 from webapp.studio.access import owned_search
 from webapp.studio.broadcast import group_send
 from webapp.studio.deletion import purge_if_deleted
+from webapp.studio.dispatch import refuses_when_queue_down
 from webapp.studio.media import ranged_file_response
 from webapp.studio.models import Preview
 from webapp.studio.progress import announce
@@ -87,6 +88,7 @@ def render_preview_task(preview_id: int) -> None:
 
 @login_required
 @require_POST
+@refuses_when_queue_down
 def preview_create(request: HttpRequest, search_id: int) -> HttpResponse:
     search = owned_search(request.user, search_id)
     candidate = request.POST.get("candidate", "")

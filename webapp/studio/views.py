@@ -26,6 +26,7 @@ from engine.data.frame_cache import content_hash
 from engine.search.space_bounds import space_bounds
 from webapp.studio import limits, tasks
 from webapp.studio.access import owned_clip, owned_search
+from webapp.studio.dispatch import refuses_when_queue_down
 from webapp.studio.forms import (
     STEPS_PER_SECOND,
     SearchForm,
@@ -210,6 +211,7 @@ def _bounds_context(task_name: str, width: Any, height: Any) -> dict[str, Any] |
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@refuses_when_queue_down
 def search_new(request: HttpRequest) -> HttpResponse:
     clips = Clip.objects.filter(owner=request.user)
     status = 200
