@@ -2,11 +2,12 @@
  *
  * The page embeds a snapshot (the search with its event `seq`, and every trial as a slim row:
  * no genome, which is read on demand when a trial's detail opens) and draws it at once; its
- * socket connects with `?after=seq` and sends a partial snapshot (the search now, and the rows
- * changed since), then events; a reconnect asks for a full snapshot. Events whose seq is not newer than the last one seen are dropped; a gap is
- * filled from the JSON endpoint (`?after=N`); training_progress events (seq null) are
- * transient and always applied. On close the page reconnects with backoff and re-applies the
- * snapshot, so a reload or a dropped connection never loses a trial.
+ * socket connects with `?after=seq` and sends a partial snapshot (the search now, the rows
+ * changed since, and the events after seq), then events; a reconnect does the same from the
+ * last event applied. Events whose seq is not newer than the last one seen are dropped; a gap
+ * is filled from the JSON endpoint (`?after=N`); training_progress events (seq null) are
+ * transient and always applied. On close the page says "reconnecting" and reconnects with
+ * backoff, so a reload or a dropped connection never loses a trial.
  * The chart is created once and updated in place, so zoom, pan and selection survive.
  */
 (function () {
@@ -477,10 +478,21 @@
   }
 
   // ---------------------------------------------------------------- WebSocket
+  // A dropped socket (a server or Redis restart, a network blip) is reopened by itself with
+  // backoff (0.5 s doubling to 10 s, with jitter), with `?after=` the last event applied: the
+  // server's snapshot then carries the missed events and the rows changed since. Meanwhile
+  // the status line says "reconnecting" and the JSON endpoint keeps the page current.
   const live = $("sp-live");
+  const RETRY_FIRST_MS = 500;
+  const RETRY_MAX_MS = 10000;
+  // A ping makes the server join this socket to its group again (a Redis restart can wipe
+  // it) and answer the search's seq; one left unanswered means the connection is dead.
+  const PING_MS = 20000;
   let socket = null;
   let attempt = 0;
   let retryTimer = null;
+  let pingTimer = null;
+  let pongDue = false;
   let resume = null; // the embedded snapshot's seq: the first socket sends only what follows
 
   function setLive(kind, text) {
@@ -491,7 +503,7 @@
 
   function connect() {
     clearTimeout(retryTimer);
-    setLive("connecting", attempt ? "reconnecting" : "connecting");
+    setLive(attempt ? "reconnecting" : "connecting", attempt ? "reconnecting…" : "connecting");
     const handlers = { open: onOpen, message: onMessage, close: onClose };
     // First connect: the socket search_socket.js opened early, after the embedded snapshot.
     const early = window.studioSearchSocket;
@@ -501,31 +513,55 @@
       if (socket) return;
     }
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const query = resume !== null ? "?after=" + encodeURIComponent(resume) : "";
-    resume = null; // a reconnect re-reads everything
+    const after = resume !== null ? resume : state.lastSeq; // catch up from the last seen
+    resume = null;
+    const query = after !== null ? "?after=" + encodeURIComponent(after) : "";
     socket = new WebSocket(scheme + location.host + "/ws/searches/" + state.search.id + "/" +
                            query);
     for (const [type, handler] of Object.entries(handlers)) {
       socket.addEventListener(type, handler);
     }
   }
-  function onOpen() { attempt = 0; setLive("live", "live"); }
+  function onOpen() {
+    attempt = 0;
+    setLive("live", "live");
+    pongDue = false;
+    clearInterval(pingTimer);
+    pingTimer = setInterval(ping, PING_MS);
+  }
+  function ping() {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    if (pongDue) { socket.close(); return; } // no answer to the last one: reconnect
+    pongDue = true;
+    socket.send(JSON.stringify({ type: "ping" }));
+  }
   function onMessage(message) {
     let data;
     try { data = JSON.parse(message.data); } catch (error) { return; }
-    if (data.type === "snapshot") applySnapshot(data);
-    else if (data.type === "event") applyEvent(data.event);
+    if (data.type === "snapshot") {
+      // A reconnect's snapshot: the events missed since `after`, in order, then the rows.
+      for (const ev of data.events || []) applyEvent(ev);
+      applySnapshot(data);
+    } else if (data.type === "event") {
+      applyEvent(data.event);
+    } else if (data.type === "pong") {
+      pongDue = false;
+      // Newer events than the page has, none of which came: read them back.
+      if (data.seq != null && state.lastSeq !== null && data.seq > state.lastSeq) catchUp();
+    }
   }
   function onClose(event) {
     socket = null;
+    clearInterval(pingTimer);
     if (event.code === 4401 || event.code === 4403) {
       setLive("offline", event.code === 4401 ? "signed out" : "no access");
       return;
     }
-    const delay = Math.min(15000, 1000 * 2 ** attempt) * (0.8 + 0.4 * Math.random());
+    const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** attempt) *
+      (0.8 + 0.4 * Math.random());
     attempt += 1;
-    setLive("offline", "offline · retrying in " + Math.ceil(delay / 1000) + NBSP + "s");
-    catchUp();
+    setLive("reconnecting", "reconnecting…");
+    catchUp(); // the JSON endpoint answers even while the socket cannot (Redis down)
     retryTimer = setTimeout(connect, delay);
   }
   document.addEventListener("visibilitychange", () => {

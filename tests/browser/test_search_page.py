@@ -318,8 +318,9 @@ def test_failed_search_shows_its_error_and_offers_resume(page: Any, studio: Stud
 
 def test_gaps_are_filled_and_a_dropped_socket_reconnects(page: Any, studio: Studio) -> None:
     """Between the page and the server: one trial_finished message is lost (the page reads
-    it back from the JSON endpoint), then the socket is closed (the page reconnects and
-    re-applies the snapshot, so trials sent meanwhile are there)."""
+    it back from the JSON endpoint), then the socket is closed (the page says "reconnecting",
+    reconnects with `?after=` its last event and applies what it missed, so trials sent
+    meanwhile are there)."""
     search = studio.new_search("Gaps and reconnects", n_trials=12)
     sockets: list[Any] = []
     lost: list[int] = []
@@ -348,11 +349,14 @@ def test_gaps_are_filled_and_a_dropped_socket_reconnects(page: Any, studio: Stud
     assert plotted_trials(page) == [0, 1, 2, 3]
 
     sockets[0].close()
-    expect(page.locator("#sp-live")).to_have_attribute("data-state", "offline")
+    expect(page.locator("#sp-live")).to_have_attribute("data-state", "reconnecting")
+    expect(page.locator("#sp-live")).to_have_text("reconnecting…")
     studio.driver("trials", search=search, numbers=[4, 5], n_trials=12, progress=False)
     expect(page.locator("#sp-live")).to_have_attribute("data-state", "live", timeout=15_000)
     expect_rows(page, 6)
     assert len(sockets) >= 2
+    # It reconnected from the last event it had applied, not from scratch.
+    assert re.search(r"\?after=\d+$", sockets[1].url), sockets[1].url
     studio.driver("trials", search=search, numbers=[6], n_trials=12, progress=False)
     expect_rows(page, 7)
     assert plotted_trials(page) == list(range(7))

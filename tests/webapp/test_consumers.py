@@ -233,3 +233,117 @@ def test_after_n_sends_only_rows_changed_since(search: Search, user: User) -> No
     for after in ("99", "x", "-1"):
         snapshot = _snapshot(f"/ws/searches/{search.pk}/?after={after}", user)
         assert "partial" not in snapshot and len(snapshot["trials"]) == 2
+
+
+def started(number: int) -> dict[str, Any]:
+    return {"number": number, "genome": GENOME, "macs": 5000 + number, "at": 1.0}
+
+
+def test_a_reconnect_after_n_gets_exactly_the_missed_events(search: Search, user: User) -> None:
+    """The page's socket drops after event 2; events 3-4 happen meanwhile. Reopened with
+    `?after=2`, its snapshot carries events 3 and 4, in order, and then only newer events
+    arrive: an event broadcast before the snapshot was read is never sent again."""
+    headers = [ORIGIN, session_cookie(user)]
+    for number in (0, 1):
+        record_event(search.pk, "trial_started", started(number))
+
+    async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        communicator = WebsocketCommunicator(application(), f"/ws/searches/{search.pk}/?after=2",
+                                             headers=headers)
+        assert (await communicator.connect(timeout=5))[0]
+        snapshot = await communicator.receive_json_from(timeout=5)
+        # Event 4, as if broadcast between the group join and the snapshot's read: the
+        # snapshot has it, the socket must not send it again.
+        from channels.layers import get_channel_layer
+
+        stale = {"seq": 4, "kind": "trial_started", **started(3)}
+        await get_channel_layer().group_send(f"search-{search.pk}",
+                                             {"type": "search.event", "event": stale})
+        await sync_to_async(announce)(search.pk, "cancel_requested", {})  # event 5, live
+        messages = [await communicator.receive_json_from(timeout=5)]
+        assert await communicator.receive_nothing(timeout=0.3)
+        await communicator.disconnect()
+        return snapshot, messages
+
+    for number in (2, 3):  # while the page was away
+        record_event(search.pk, "trial_started", started(number))
+    snapshot, messages = async_to_sync(scenario)()
+    assert snapshot["partial"] is True and snapshot["search"]["seq"] == 4
+    assert [(e["seq"], e["kind"], e["number"]) for e in snapshot["events"]] == [
+        (3, "trial_started", 2), (4, "trial_started", 3)]
+    assert snapshot["events"] == [e.to_dict() for e in search.events.filter(seq__in=(3, 4))]
+    assert [(t["number"], t["seq"]) for t in snapshot["trials"]] == [(2, 3), (3, 4)]
+    assert [(m["type"], m["event"]["seq"], m["event"]["kind"]) for m in messages] == [
+        ("event", 5, "cancel_requested")]
+    # No `after`: a full snapshot, no events in it.
+    assert "events" not in _snapshot(f"/ws/searches/{search.pk}/", user)
+
+
+def test_too_many_missed_events_send_the_changed_rows_only(
+        search: Search, user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    from webapp.studio import consumers
+
+    monkeypatch.setattr(consumers, "REPLAY_MAX", 2)
+    for number in range(3):
+        record_event(search.pk, "trial_started", started(number))
+    assert len(_snapshot(f"/ws/searches/{search.pk}/?after=1", user)["events"]) == 2
+    snapshot = _snapshot(f"/ws/searches/{search.pk}/?after=0", user)
+    assert "events" not in snapshot and len(snapshot["trials"]) == 3
+
+
+def test_a_ping_joins_the_group_again_and_answers_the_seq(search: Search, user: User) -> None:
+    """A Redis restart can wipe a live socket's group membership: a ping restores it."""
+    headers = [ORIGIN, session_cookie(user)]
+    record_event(search.pk, "trial_started", started(0))
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        communicator = WebsocketCommunicator(application(), f"/ws/searches/{search.pk}/",
+                                             headers=headers)
+        assert (await communicator.connect(timeout=5))[0]
+        await communicator.receive_json_from(timeout=5)
+        group = f"search-{search.pk}"
+        [channel] = list(layer.groups[group])
+        await layer.group_discard(group, channel)  # what a wiped Redis forgets
+        await communicator.send_to(text_data='{"type": "ping"}')
+        pong = await communicator.receive_json_from(timeout=5)
+        await sync_to_async(announce)(search.pk, "cancel_requested", {})
+        event = await communicator.receive_json_from(timeout=5)
+        await communicator.disconnect()
+        return pong, event
+
+    pong, event = async_to_sync(scenario)()
+    assert pong == {"type": "pong", "seq": 1}
+    assert event["event"]["kind"] == "cancel_requested" and event["event"]["seq"] == 2
+
+
+def test_a_failing_channel_layer_closes_with_1012_and_one_log_line(
+        search: Search, user: User, caplog: pytest.LogCaptureFixture) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    headers = [ORIGIN, session_cookie(user)]
+
+    async def scenario() -> dict[str, Any]:
+        from channels.layers import get_channel_layer
+
+        communicator = WebsocketCommunicator(application(), f"/ws/searches/{search.pk}/",
+                                             headers=headers)
+        assert (await communicator.connect(timeout=5))[0]
+        await communicator.receive_json_from(timeout=5)
+
+        async def down(*_: object) -> None:
+            raise RedisConnectionError("Connection closed by server.")
+
+        get_channel_layer().group_add = down  # the layer's instance only, for this test
+        await communicator.send_to(text_data='{"type": "ping"}')
+        closed = await communicator.receive_output(timeout=5)
+        await communicator.wait(timeout=5)
+        return closed
+
+    with caplog.at_level("INFO"):
+        closed = async_to_sync(scenario)()
+    assert closed == {"type": "websocket.close", "code": 1012}
+    assert [r.getMessage() for r in caplog.records if "channel layer failed" in r.getMessage()]
+    assert not [r for r in caplog.records if r.exc_info]
