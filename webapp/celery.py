@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
@@ -13,3 +14,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 app = Celery("webapp", task_cls="webapp.studio.dispatch:RequestStartedTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def _start_watchdog(**_: object) -> None:
+    """Every worker process watches for searches whose workers died (webapp.studio.watchdog):
+    the first worker up after a crash takes them up again."""
+    from webapp.studio.watchdog import start_watchdog
+
+    start_watchdog()

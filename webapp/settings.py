@@ -41,6 +41,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "webapp.security_headers.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -156,6 +157,26 @@ STUDIO_LOGIN_LOCKOUT_SECONDS = env_int("STUDIO_LOGIN_LOCKOUT_SECONDS", 15 * 60)
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                       "LOCATION": REDIS_URL} if SCALED else
           {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# A running search's workers beat every STUDIO_HEARTBEAT_S; every worker process's watchdog
+# queues again a running search silent for STUDIO_STALE_AFTER_S (webapp.studio.watchdog).
+STUDIO_HEARTBEAT_S = env_int("STUDIO_HEARTBEAT_S", 10)
+STUDIO_STALE_AFTER_S = env_int("STUDIO_STALE_AFTER_S", 45)
+STUDIO_WATCH_EVERY_S = env_int("STUDIO_WATCH_EVERY_S", 15)
+
+# HTTPS behind a reverse proxy that terminates TLS and sets X-Forwarded-Proto (STUDIO_HTTPS=1):
+# cookies only over HTTPS, plain HTTP redirected, browsers told to stay on HTTPS for a year.
+# `manage.py check --deploy` is clean with it (tests/webapp/test_safe_defaults.py).
+STUDIO_HTTPS = env_bool("STUDIO_HTTPS", False)
+if STUDIO_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("STUDIO_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("STUDIO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("STUDIO_HSTS_PRELOAD", True)  # a header only: listing is by hand
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
 
 USE_TZ = True
 TIME_ZONE = "UTC"

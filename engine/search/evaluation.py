@@ -23,7 +23,7 @@ from engine.events import ProgressSink, TrainingProgress, TrialStarted
 from engine.nets.builder import build_network
 from engine.nets.search_space import sample_genome
 from engine.search.scheduler import candidate_of, holds_slot, is_trained, rung_of
-from engine.train.checkpoint import checkpoint_path, save_checkpoint, state_path
+from engine.train.checkpoint import checkpoint_path, partial_state_path, save_checkpoint, state_path
 from engine.train.cost import count_macs, count_params, measure_latency
 from engine.train.trainer import TrainingDiverged, evaluate, train
 
@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 TrialState = optuna.trial.TrialState
 CHECK_EVERY = 25  # steps between cancel checks (a few seconds at most on a CPU)
+# Steps between saves of an evaluation's partial state (weights, optimizer, data stream):
+# a killed or cancelled evaluation loses at most this many. A save of these small nets
+# takes milliseconds, against seconds for the steps.
+PARTIAL_EVERY = 100
 
 
 class SearchCancelled(RuntimeError):
@@ -161,6 +165,8 @@ class Evaluator:
             stats = train(net, sampler, config.budget, config.seed, progress,
                           progress_every=CHECK_EVERY, steps=steps, start_from=start_from,
                           stable_state=state_path(self.state_dir, candidate, rung),
+                          state_file=partial_state_path(self.state_dir, genome.key(), rung),
+                          save_every=PARTIAL_EVERY,
                           teacher_weight=config.teacher_weight if data.teacher else 0.0)
         except TrainingDiverged as error:
             trial.set_user_attr("counted", True)

@@ -31,13 +31,37 @@ def fingerprint(config: SearchConfig) -> dict:
     return json.loads(json.dumps({**config.spec.to_dict(), "space_version": SPACE_VERSION}))
 
 
+MAX_RETRIES = 2  # a genome whose worker dies again and again is given up after this
+
+
+def retry_killed_candidate(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Optuna's failed_trial_callback, run when a dead worker's evaluation is failed as stale:
+    a first-rung candidate is queued again with its genome (and its anchor role), so the
+    search takes it up by itself, continuing from its last partial state (evaluation.py);
+    a promotion needs nothing, the scheduler plans it again from the rung below."""
+    if int(trial.user_attrs.get("rung", 0)) > 0 or trial.user_attrs.get("counted"):
+        return
+    retries = int(trial.user_attrs.get("retries", 0))
+    if retries >= MAX_RETRIES:
+        return
+    attrs: dict = {"retry_of": trial.number, "retries": retries + 1}
+    if "anchor" in trial.user_attrs:
+        attrs["anchor"] = trial.user_attrs["anchor"]
+    study.enqueue_trial(trial.params, user_attrs=attrs)
+
+
 def make_storage(url: str | None) -> optuna.storages.BaseStorage | None:
     if url is None:
         return None
     if url.startswith("postgres://"):  # the Heroku/dj-database-url spelling SQLAlchemy refuses
         url = "postgresql://" + url[len("postgres://"):]
+    # A server restart (PostgreSQL) leaves the pool's connections dead: test each before use,
+    # so the next operation after a restart reconnects instead of failing.
+    engine_kwargs = {} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
-        return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+        return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                          heartbeat_stale_trial_callback=retry_killed_candidate,
+                          engine_kwargs=engine_kwargs)
     except Exception as error:  # SQLAlchemy raises many types; all mean "cannot open"
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise StudyError(

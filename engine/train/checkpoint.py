@@ -4,6 +4,7 @@ exports can pick up any trial or baseline of a search."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,14 @@ def state_path(state_dir: Path, candidate: int, rung: int) -> Path:
     """The constant-rate training state a search candidate left at `rung` (see
     engine.train.trainer.train's `stable_state`): promotions and full training continue it."""
     return Path(state_dir) / f"candidate-{candidate}-rung{rung}.pt"
+
+
+def partial_state_path(state_dir: Path, genome_key: str, rung: int) -> Path:
+    """Mid-rung progress of a genome's training to `rung` (engine.train.trainer.train's
+    `state_file`): an evaluation cut short by a killed worker or a cancel continues from it.
+    Keyed by the genome, not the trial: a killed candidate comes back as a new trial."""
+    digest = hashlib.sha1(genome_key.encode()).hexdigest()[:16]
+    return Path(state_dir) / f"partial-{digest}-rung{rung}.pt"
 
 
 def latest_state(out_dir: str | Path, candidate: int) -> Path | None:

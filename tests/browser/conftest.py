@@ -211,8 +211,10 @@ def guarded_page(context: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, storage_state: str) -> Iterator[Any]:
-    """A signed-in, guarded page."""
-    context = browser.new_context(storage_state=storage_state,
+    """A signed-in, guarded page. The test's own `wait_for_function` strings are compiled
+    with eval, which the studio's Content-Security-Policy forbids, so these contexts bypass
+    it; test_content_security_policy.py tours the pages with the policy on."""
+    context = browser.new_context(storage_state=storage_state, bypass_csp=True,
                                   viewport={"width": 1360, "height": 1000})
     with guarded_page(context) as page:
         yield page

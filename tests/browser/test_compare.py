@@ -72,6 +72,16 @@ def _params(page: Any) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
 
 
+def test_compare_page_runs_under_the_content_security_policy(
+        studio: Studio, compared: dict[str, Any], browser: Any, storage_state: str) -> None:
+    from tests.browser.test_content_security_policy import tour_under_policy
+
+    ids = ",".join(str(p["id"]) for p in compared["previews"][:2])
+    url = f"{studio.url}/searches/{compared['search']}/compare?c={ids}"
+    problems = tour_under_policy(browser, storage_state, url, "#cmp-root[data-drawn='0']")
+    assert not problems, "\n".join(problems)
+
+
 def test_compare_page(studio: Studio, compared: dict[str, Any], page: Any, shots: Any) -> None:
     ids = [p["id"] for p in compared["previews"]]
     base = f"{studio.url}/searches/{compared['search']}/compare"

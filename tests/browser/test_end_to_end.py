@@ -78,7 +78,8 @@ def embedded_studio(tmp_path: Path) -> Iterator[str]:
 def local_page(embedded_studio: str, browser: Any) -> Iterator[Any]:
     """A fresh context of the session's Chromium (one Playwright per process) on the
     embedded studio: no cookies, so the test signs up like a new user."""
-    context = browser.new_context(viewport={"width": 1360, "height": 1000})
+    # bypass_csp: the test's wait_for_function strings need eval (see conftest.page)
+    context = browser.new_context(viewport={"width": 1360, "height": 1000}, bypass_csp=True)
     with guarded_page(context) as page:
         yield page
 

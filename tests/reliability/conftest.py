@@ -63,7 +63,10 @@ def scaled_env(tmp_path_factory: pytest.TempPathFactory,
     env = base_env(root)
     env.update({"REDIS_URL": REDIS_URL,
                 "DATABASE_URL": f"{POSTGRES}/{postgres_database}",
-                "MEDIA_ROOT": str(root / "media"), "PIXEL_CACHE_DIR": str(root / "frame-cache")})
+                "MEDIA_ROOT": str(root / "media"), "PIXEL_CACHE_DIR": str(root / "frame-cache"),
+                # The watchdog on a test's time scale: a silent search is revived in seconds.
+                "STUDIO_HEARTBEAT_S": "1", "STUDIO_STALE_AFTER_S": "6",
+                "STUDIO_WATCH_EVERY_S": "2"})
     _flush_redis()
     run_manage(env, "migrate", "--noinput", "-v", "0")
     try:

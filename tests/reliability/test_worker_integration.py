@@ -4,8 +4,9 @@ Redis (db 14) and PostgreSQL, a real WebSocket client, and the engine's tiny sea
 1. a multi-fidelity search runs to completion (candidates promoted through tiny rungs, one
    row per candidate) and the socket receives every persisted event, in order;
 2. cancelling a running search stops it within one trial;
-3. SIGKILL of the worker mid-trial, a new worker, resume: exactly n counted trials, none lost,
-   none duplicated, no row left 'running';
+3. SIGKILL of the worker mid-trial and a new worker, with no action by anyone (its watchdog
+   queues the silent search again): exactly n counted trials, none lost, none duplicated,
+   no row left 'running';
 4. two workers share one multi-fidelity search; the last one to end finishes it.
 """
 
@@ -141,7 +142,8 @@ def test_cancel_stops_a_running_search_within_one_trial(stack: Stack) -> None:
     assert not [t for t in data["trials"] if t["state"] == "running"]
 
 
-def test_killed_worker_then_resume_counts_every_trial_exactly_once(stack: Stack) -> None:
+def test_a_killed_worker_heals_by_itself_and_counts_every_trial_exactly_once(
+        stack: Stack) -> None:
     n_trials = 4
     config = {**TINY, "n_trials": n_trials, "budget": {**TINY["budget"], "steps": KILL_STEPS}}
     created, http = create_search(stack, config)
@@ -161,18 +163,23 @@ def test_killed_worker_then_resume_counts_every_trial_exactly_once(stack: Stack)
                   if t["state"] != "running"}
         assert victim not in before and before, before
 
+        # A supervisor (docker-compose's restart policy) starts a worker again; nobody
+        # presses anything: its watchdog finds the silent search and queues it again.
         stack.start_worker()
-        # The dead worker's search still reads 'running': a plain resume leaves it alone,
-        # a forced one (the page's "resume anyway") queues it again.
-        status, body = http.post(f"/searches/{search_id}/resume")
-        assert status == 200 and json.loads(body)["search"]["status"] == "running", body
-        status, body = http.post(f"/searches/{search_id}/resume", {"force": "1"})
-        assert status == 200 and json.loads(body)["search"]["status"] in ("queued", "running"), body
-        end = listener.wait_event(lambda e: e["kind"] in ENDS, 180, alive=stack.check_alive)
+        revived = listener.wait_event(lambda e: e["kind"] == "search_revived", 90,
+                                      alive=stack.check_alive)
+        revived_in = time.monotonic() - killed_at
+        training = listener.wait_event(lambda e: e["kind"] == "training_progress", 120,
+                                       alive=stack.check_alive)
+        training_in = time.monotonic() - killed_at
+        end = listener.wait_event(lambda e: e["kind"] in ENDS, 240, alive=stack.check_alive)
         done_in = time.monotonic() - killed_at
     finally:
         listener.close()
 
+    print(f"\n[kill/heal] revived {revived_in:.1f} s after the kill (silent "
+          f"{revived['silent_seconds']:.1f} s), training again after {training_in:.1f} s; "
+          f"training {training['number']}")
     print()
     print_latency("scaled, kill/resume scenario", listener)
     assert end["kind"] == "search_done", end

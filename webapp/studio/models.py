@@ -94,6 +94,9 @@ class Search(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Last sign of life of a worker running this search (webapp.studio.watchdog): a running
+    # search whose beat is stale has lost its workers and is taken up again automatically.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -26,6 +26,7 @@ from engine.events import (
 )
 from webapp.studio.broadcast import group_send
 from webapp.studio.models import Search, SearchEvent, Trial
+from webapp.studio.transient import retrying
 
 TRIAL_FIELDS = ("state", "arch", "genome", "psnr", "ssim", "macs", "params", "latency_ms",
                 "steps", "train_seconds", "rung", "rungs", "promoting")
@@ -61,7 +62,13 @@ def trial_defaults(record: dict[str, Any], reference: float | None = None) -> di
 
 
 def record_event(search_id: int, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Append an event to the search's sequence (and update rows); returns the message."""
+    """Append an event to the search's sequence (and update rows); returns the message.
+    A database restart meanwhile is waited out (retried with backoff), never a failure."""
+    return retrying(lambda: _record_event(search_id, kind, payload),
+                    f"search {search_id}: recording {kind}")
+
+
+def _record_event(search_id: int, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     with transaction.atomic():
         Search.objects.filter(pk=search_id).update(event_seq=F("event_seq") + 1)
         search = Search.objects.get(pk=search_id)

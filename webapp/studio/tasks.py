@@ -10,6 +10,8 @@ life-cycle facade (engine.search.lifecycle): the rung logic and the study stay b
 from __future__ import annotations
 
 import logging
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ from engine.search.study import GRACE_SECONDS, HEARTBEAT_SECONDS, StudyError
 from webapp.studio.deletion import purge_if_deleted
 from webapp.studio.models import Search, Trial
 from webapp.studio.progress import StudioSink, announce, reference_psnr, trial_defaults
+from webapp.studio.transient import is_transient, reset_connection, retrying
+from webapp.studio.watchdog import beat
 
 log = logging.getLogger(__name__)
 USER_ERRORS = (ConfigError, ClipError, SearchError, StudyError, UnknownNameError)
@@ -35,6 +39,9 @@ ORPHANED = "its worker stopped mid-trial; not counted, the genome may be retried
 # a follow-up worker starts after that, a few times at most.
 FOLLOW_UP_S = GRACE_SECONDS + HEARTBEAT_SECONDS
 MAX_FOLLOW_UPS = 3
+# A worker that loses the database or the broker mid-run (a restart) runs again after a
+# pause, up to this many times in a row: the engine continues the shared study.
+MAX_TRANSIENT_RESTARTS = 6
 
 
 def engine_config(search: Search) -> SearchConfig:
@@ -75,9 +82,11 @@ def sync_trials(search: Search, candidates: list[dict[str, Any]]) -> None:
 
 @shared_task
 def launch_search(search_id: int) -> None:
-    search = Search.objects.select_related("clip").filter(pk=search_id).first()
+    search = retrying(lambda: Search.objects.select_related("clip").filter(pk=search_id).first(),
+                      f"search {search_id}: loading it")
     if search is None:
         return  # deleted before it started (deletion.py)
+    beat(search_id, force=True)
     if search.cancel_requested:
         Search.objects.filter(pk=search_id).update(status=Search.Status.CANCELLED)
         announce(search_id, "search_cancelled", {"finished": search.finished_trials})
@@ -101,36 +110,58 @@ def launch_search(search_id: int) -> None:
 
 
 def _cancel_requested(search_id: int) -> bool:
+    """Asked every few training steps: also this worker's heartbeat (watchdog.beat)."""
+    beat(search_id)
     # A deleted search (deletion.py) stops too: no row left saying "go on".
-    return not Search.objects.filter(pk=search_id, cancel_requested=False).exists()
+    return retrying(lambda: not Search.objects.filter(pk=search_id,
+                                                      cancel_requested=False).exists(),
+                    f"search {search_id}: cancel check")
 
 
 @shared_task(acks_late=True)
 def search_worker(search_id: int, worker: int = 0, follow_up: int = 0) -> None:
-    search = Search.objects.select_related("clip").filter(pk=search_id).first()
+    search = retrying(lambda: Search.objects.select_related("clip").filter(pk=search_id).first(),
+                      f"search {search_id}: loading it")
     if search is None or not search.is_active:
         return  # ended, or deleted (deletion.py)
+    beat(search_id, force=True)
     from webapp.studio.live_preview import LivePreviewSink  # imports render: keep it lazy
 
-    try:  # engine_config too: a stored config the engine refuses fails the search, visibly
-        config = engine_config(search)
-        sink = LivePreviewSink(search_id, config)
-        report = lifecycle.run_worker(config, sink, settings.STUDIO_CACHE_DIR,
-                                      should_stop=lambda: _cancel_requested(search_id),
-                                      worker=worker)
-    except USER_ERRORS as error:
-        if not purge_if_deleted(search_id, search):
-            fail(search_id, error)
-        return
-    except Exception as error:
-        if purge_if_deleted(search_id, search):  # its row went mid-run: not a failure
+    for restart in range(MAX_TRANSIENT_RESTARTS + 1):
+        try:  # engine_config too: a stored config the engine refuses fails the search
+            config = engine_config(search)
+            sink = LivePreviewSink(search_id, config)
+            report = lifecycle.run_worker(config, sink, settings.STUDIO_CACHE_DIR,
+                                          should_stop=lambda: _cancel_requested(search_id),
+                                          worker=worker)
+            break
+        except USER_ERRORS as error:
+            if not purge_if_deleted(search_id, search):
+                fail(search_id, error)
             return
-        log.exception("search %s failed", search_id)
-        fail(search_id, f"internal error: {error}")
-        return
+        except Exception as error:
+            if is_transient(error) and restart < MAX_TRANSIENT_RESTARTS:
+                # The database or broker went away mid-run: the study keeps what finished;
+                # this worker runs again once it answers (the trial in flight is retried).
+                pause = min(30.0, 2.0 * 2 ** restart)
+                log.warning("search %s: %s: %s; worker runs again in %.0f s", search_id,
+                            type(error).__name__, str(error).strip().splitlines()[0]
+                            if str(error) else "", pause)
+                reset_connection()
+                time.sleep(pause)
+                beat(search_id, force=True)
+                continue
+            if purge_if_deleted(search_id, search):  # its row went mid-run: not a failure
+                return
+            log.exception("search %s failed", search_id)
+            message = f"internal error: {error}"
+            retrying(lambda m=message: fail(search_id, m),
+                     f"search {search_id}: recording its failure")
+            return
     if purge_if_deleted(search_id, search):  # deleted while it ran: stopped, files removed
         return
-    finish(search_id, report, sink.n_finished, worker=worker, follow_up=follow_up)
+    retrying(lambda: finish(search_id, report, sink.n_finished, worker=worker,
+                            follow_up=follow_up), f"search {search_id}: recording its end")
 
 
 def finish(search_id: int, report: dict, counted: int | None = None, worker: int = 0,
@@ -173,6 +204,9 @@ def finish(search_id: int, report: dict, counted: int | None = None, worker: int
         search.save(update_fields=["report", "status", "error", "finished_trials",
                                    "finished_at"])
     if retry:
+        # The follow-up is this search's next sign of life: the watchdog waits for it.
+        Search.objects.filter(pk=search_id).update(
+            heartbeat_at=timezone.now() + timedelta(seconds=FOLLOW_UP_S))
         search_worker.apply_async((search_id, worker, follow_up + 1), countdown=FOLLOW_UP_S)
     if search.status == Search.Status.RUNNING:
         return
