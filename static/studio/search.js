@@ -425,6 +425,12 @@
         s.error = "";
         s.finished_at = null;
         state.note = "";
+        catchUp(true); // its place in the queue
+        break;
+      case "search_revived": // its workers died; the watchdog queued it again
+        s.status = "queued";
+        state.note = ev.reason || "";
+        catchUp(true);
         break;
       default:
         break;
@@ -885,6 +891,14 @@
 
   function signed(v) { return (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(2); }
 
+  // Where a queued search stands ("2 jobs ahead of yours (1 yours, 1 another user's)"), as
+  // the server counts it (webapp/studio/queue_position.py); re-read while it waits.
+  function waitingText(s) {
+    return "waiting for a worker" + (s.queue && s.queue.text ? ": " + s.queue.text : "");
+  }
+  setInterval(() => { if (state.search && state.search.status === "queued") catchUp(true); },
+              5000);
+
   function renderClock() {
     const s = state.search;
     const bits = [];
@@ -893,7 +907,7 @@
       bits.push("about " + fmtDuration(eta) + " left (done ≈ " +
                 fmtClock(new Date(Date.now() + eta)) + ")");
     } else if (s.status === "queued") {
-      bits.push("waiting for a worker");
+      bits.push(waitingText(s));
     } else if (s.status === "running" && s.finished_trials === 0) {
       bits.push("estimating time left…");
     }
@@ -926,7 +940,7 @@
     }
     $("sp-current-label").textContent = "Now training";
     if (!state.training.size && !state.baselineRuns.size) {
-      const text = s.status === "running" ? "between trials" : "waiting for a worker";
+      const text = s.status === "running" ? "between trials" : waitingText(s);
       box.replaceChildren(el("p", { class: "sp-muted", text }));
       return;
     }

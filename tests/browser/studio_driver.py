@@ -302,6 +302,9 @@ def handle(command: dict[str, Any]) -> dict[str, Any]:
         return setup(**command)
     if op == "new_search":
         return new_search(**command)
+    if op == "status":  # a row's status as a worker or the watchdog would leave it
+        Search.objects.filter(pk=command["search"]).update(status=command["status"])
+        return {}
     if op == "baselines":
         return baselines(**command)
     if op == "trials":

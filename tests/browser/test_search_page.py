@@ -304,6 +304,24 @@ def test_status_events_flip_the_page_and_reload_keeps_every_trial(
     shot(page, shots, "07-phone", full_page=True)
 
 
+def test_a_queued_search_says_how_many_jobs_are_ahead_and_whose(page: Any,
+                                                                 studio: Studio) -> None:
+    ahead = studio.new_search("Running before it", n_trials=2)  # running: ahead of it
+    search = studio.new_search("Waiting", n_trials=2)
+    open_search(page, studio, search)
+    # As the watchdog leaves a search whose workers died: queued again, and it says so.
+    studio.driver("status", search=search, status="queued")
+    studio.driver("event", search=search, kind="search_revived",
+                  payload={"reason": "its worker stopped answering", "silent_seconds": 50})
+    # The page re-reads a queued search every 5 s; the count is the server's.
+    expect(page.locator("#sp-eta")).to_contain_text("waiting for a worker: ", timeout=15000)
+    expect(page.locator("#sp-eta")).to_contain_text("ahead of yours (")
+    text = page.locator("#sp-eta").inner_text()
+    assert "another user" not in text  # every search of this studio is this user's
+    studio.driver("status", search=ahead, status="finished")
+    studio.driver("status", search=search, status="finished")
+
+
 def test_failed_search_shows_its_error_and_offers_resume(page: Any, studio: Studio,
                                                          shots: Path) -> None:
     search = studio.new_search("Failing", n_trials=6)

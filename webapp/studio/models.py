@@ -118,6 +118,8 @@ class Search(models.Model):
         return f"search-{self.pk}"
 
     def to_dict(self) -> dict[str, Any]:
+        from webapp.studio.queue_position import search_place  # it imports this module
+
         rung_steps, plan = search_plan(self.config)
         return {
             "id": self.pk, "name": str(self), "clip": self.clip_id, "config": self.config,
@@ -137,6 +139,7 @@ class Search(models.Model):
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "queue": search_place(self),  # None unless it waits for a worker
         }
 
 
@@ -238,9 +241,12 @@ class Preview(models.Model):
             self.pk)
 
     def to_dict(self) -> dict[str, Any]:
+        from webapp.studio.queue_position import preview_place  # it imports this module
+
         return {"id": self.pk, "search": self.search_id, "candidate": self.candidate,
                 "mode": self.mode, "status": self.status, "frames_done": self.frames_done,
-                "frames_total": self.frames_total, "result": self.result, "error": self.error}
+                "frames_total": self.frames_total, "result": self.result, "error": self.error,
+                "queue": preview_place(self)}
 
 
 class Invite(models.Model):

@@ -119,9 +119,11 @@ def owned_preview(request: HttpRequest, preview_id: int) -> Preview:
 @login_required
 @require_GET
 def preview_detail(request: HttpRequest, preview_id: int) -> HttpResponse:
+    from webapp.studio.queue_position import preview_place
+
     preview = owned_preview(request, preview_id)
     return render(request, "studio/preview_detail.html",
-                  {"preview": preview, "search": preview.search})
+                  {"preview": preview, "search": preview.search, "queue": preview_place(preview)})
 
 
 @login_required
