@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-django_asgi = get_asgi_application()
+django.setup(set_prefix=False)  # what get_asgi_application() does, for our own handler
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from webapp.body_limits import BodyLimitMiddleware  # noqa: E402
+from webapp.body_limits import BodyLimitMiddleware, LengthKnownASGIHandler  # noqa: E402
 from webapp.studio.broadcast import remember_server_loop  # noqa: E402
 from webapp.studio.routing import websocket_urlpatterns  # noqa: E402
 
+django_asgi = LengthKnownASGIHandler()  # a chunked upload is parsed like any other
 router = ProtocolTypeRouter({
     "http": BodyLimitMiddleware(django_asgi),
     "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),

@@ -6,17 +6,20 @@ form and JSON endpoint, anonymous ones included; the upload limit only for the u
 and only with a signed-in session. A declared Content-Length over the limit is answered 413
 at once, and nothing is read; a chunked body is counted as it arrives and answered 413 as
 soon as its running total passes the limit (the application then sees the client leave).
+A chunked body within its limit is handed to Django with its length (LengthKnownASGIHandler).
 """
 
 from __future__ import annotations
 
 import html
 import json
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -122,3 +125,24 @@ class BodyLimitMiddleware:
                 await send(event)
 
         await self.app(scope, counted_receive, guarded_send)
+
+
+class LengthKnownRequest(ASGIRequest):
+    """Django's ASGI request, given the length a chunked body (Transfer-Encoding: chunked)
+    does not declare: without one Django's multipart parser reads nothing, so a chunked upload
+    lost its CSRF field and got 403. ASGIHandler.read_body has spooled the whole body (within
+    the limit above) before the request is made, so its length is known."""
+
+    def __init__(self, scope: Scope, body_file: Any) -> None:
+        super().__init__(scope, body_file)
+        if "CONTENT_LENGTH" not in self.META:
+            size = body_file.seek(0, os.SEEK_END)
+            body_file.seek(0)
+            if size:
+                self.META["CONTENT_LENGTH"] = str(size)
+
+
+class LengthKnownASGIHandler(ASGIHandler):
+    """django.core.asgi.get_asgi_application()'s handler with LengthKnownRequest."""
+
+    request_class = LengthKnownRequest

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import BinaryIO
 import numpy as np
 
 from engine.data.video_io import ClipError, ClipInfo, png_frames, probe, read_sampled
+from engine.safe_files import write_atomic
 
 _CHUNK = 1 << 20
 _HASH_CHARS = 20
@@ -74,17 +74,9 @@ class CachedFrames:
 
 
 def atomic_write(target: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write via a temp file in the same folder + os.replace, so readers never see half."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write via a temp file in the same folder + os.replace, so readers never see half;
+    a full disk raises engine.safe_files.DiskFull and leaves no temp file."""
+    write_atomic(target, write)
 
 
 class FrameCache:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 import time
 import warnings
@@ -26,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -35,6 +34,7 @@ from torch import nn
 from engine.data.enhancement import make_task
 from engine.data.video_io import probe, read_frames, sample_indices
 from engine.deploy.fast_residual import export_form
+from engine.safe_files import write_atomic
 from engine.train.checkpoint import load_checkpoint
 from engine.train.cost import count_macs, count_params, deployed, input_size, measure_latency
 
@@ -228,18 +228,17 @@ def render_markdown(card: dict[str, Any]) -> str:
 
 
 def _write_zip(out: Path, files: dict[str, Path | str]) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+    """Atomic: a failure (DiskFull on a full disk) leaves no temp file and no new folder."""
+
+    def write(target: BinaryIO) -> None:
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
             for name, content in files.items():
                 if isinstance(content, Path):
                     bundle.write(content, name)
                 else:
                     bundle.writestr(name, content)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    write_atomic(out, write)
 
 
 def export_bundle(

@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,6 +46,7 @@ from torch import nn
 
 from engine.data.enhancement import EnhancementTask
 from engine.data.video_io import ClipError, _iter_frames, probe
+from engine.safe_files import DiskFull, is_disk_full, new_folder, public_message, write_bytes_atomic
 from engine.train.cost import deployed
 from engine.train.metrics import psnr_ssim_y, to_uint8
 from engine.train.trainer import enhance
@@ -51,6 +54,8 @@ from engine.train.trainer import enhance
 Mode = Literal["measured", "apply"]
 ProgressCallback = Callable[[int, int], None]  # (frames done, frames total)
 
+# Below this much free space, an ffmpeg failure is taken for a full disk (VideoWriter._ffmpeg).
+LOW_SPACE_BYTES = 8 << 20
 DEFAULT_CRF = 18  # visually near-lossless: compression must not hide the network's artefacts
 
 
@@ -100,8 +105,22 @@ class VideoWriter:
             quality=None, codec="libx264", macro_block_size=2, ffmpeg_log_level="error",
             output_params=params,
         )
-        self._gen.send(None)  # start ffmpeg
+        with self._ffmpeg():
+            self._gen.send(None)  # start ffmpeg
         self._size = size
+
+    @contextmanager
+    def _ffmpeg(self) -> Iterator[None]:
+        """ffmpeg prints its own errors to stderr, which imageio-ffmpeg leaves uncaptured (its
+        exception says 'Broken pipe' and quotes the command): a failure while the disk has
+        almost no room left is taken for a full disk (DiskFull, a message fit for users)."""
+        try:
+            yield
+        except Exception as error:
+            if is_disk_full(error) or _low_space(self.path.parent):
+                raise DiskFull(f"ffmpeg writing {self.path.name}: "
+                               f"{public_message(error)}") from error
+            raise
 
     def append(self, frame: np.ndarray) -> None:
         frame = _check_frame(frame)
@@ -110,15 +129,21 @@ class VideoWriter:
             self._open(size)
         elif size != self._size:
             raise ValueError(f"frame size changed from {self._size} to {size} mid-video")
-        self._gen.send(frame)
+        with self._ffmpeg():
+            self._gen.send(frame)
         self.frames += 1
 
     def close(self) -> Path:
         if self._gen is None:
             raise ValueError(f"no frames were written to {self.path}")
         gen, self._gen = self._gen, None
-        gen.close()  # flushes and waits for ffmpeg
-        self._tmp.replace(self.path)
+        try:
+            with self._ffmpeg():
+                gen.close()  # flushes and waits for ffmpeg
+            self._tmp.replace(self.path)
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)  # never a half video under any name
+            raise
         return self.path
 
     def abort(self) -> None:
@@ -156,10 +181,28 @@ def write_video(
     return writer.path
 
 
+def _low_space(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < LOW_SPACE_BYTES
+    except OSError:
+        return False
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
+    write_bytes_atomic(path, json.dumps(data, indent=2).encode())
+
+
+def _summary(per_frame: list[dict[str, float | int]], border: int) -> dict[str, Any]:
+    psnrs = [f["psnr"] for f in per_frame]
+    return {
+        "border": border,
+        "per_frame": per_frame,
+        "psnr": float(np.mean(psnrs)),
+        "ssim": float(np.mean([f["ssim"] for f in per_frame])),
+        "baseline_psnr": float(np.mean([f["baseline_psnr"] for f in per_frame])),
+        "baseline_ssim": float(np.mean([f["baseline_ssim"] for f in per_frame])),
+        "worst_frame": int(per_frame[int(np.argmin(psnrs))]["index"]),
+    }
 
 
 def _as_float(frame: np.ndarray) -> np.ndarray:
@@ -188,64 +231,61 @@ def render_preview(
     total = min(max_frames, info.frame_count)
     model = deployed(net).to(device)  # enhance() runs where the model is, returns CPU frames
     rng = np.random.default_rng(0)
-    out_dir.mkdir(parents=True, exist_ok=True)
     measured = mode == "measured"
     names = ["output", "input"] + (["reference"] if measured else [])
     writers = {n: VideoWriter(out_dir / f"{n}.mp4", info.fps, intra=measured) for n in names}
     per_frame: list[dict[str, float | int]] = []
     shape: tuple[int, ...] | None = None
     in_shape: tuple[int, ...] = ()
+    files: dict[str, str] = {}
     start = time.perf_counter()
-    try:
-        for done, (index, frame) in enumerate(_iter_frames(clip, list(range(total))), 1):
-            if shape is not None and frame.shape != shape:
-                raise ClipError(f"clip '{clip}' changes size at frame {index}; re-encode it")
-            shape = frame.shape
-            if measured:
-                target = task.target(frame)
-                degraded = task.degrade(target, rng)
+    # A render that fails (a full disk, a cancel) leaves no temp file, none of its videos
+    # without their metrics, and no folder it made.
+    with new_folder(out_dir):
+        try:
+            for done, (index, frame) in enumerate(_iter_frames(clip, list(range(total))), 1):
+                if shape is not None and frame.shape != shape:
+                    raise ClipError(f"clip '{clip.name}' changes size at frame {index}; "
+                                    "re-encode it")
+                shape = frame.shape
+                if measured:
+                    target = task.target(frame)
+                    degraded = task.degrade(target, rng)
+                else:
+                    degraded = _as_float(frame)
                 before = to_uint8(task.baseline(degraded))
-            else:
-                degraded = _as_float(frame)
-                before = to_uint8(task.baseline(degraded))
-            in_shape = degraded.shape
-            output = to_uint8(enhance(model, degraded, threads))
-            writers["output"].append(output)
-            writers["input"].append(before)
+                in_shape = degraded.shape
+                output = to_uint8(enhance(model, degraded, threads))
+                writers["output"].append(output)
+                writers["input"].append(before)
+                if measured:
+                    writers["reference"].append(target)
+                    psnr, ssim = psnr_ssim_y(output, target, task.border)
+                    b_psnr, b_ssim = psnr_ssim_y(before, target, task.border)
+                    per_frame.append({"index": index, "psnr": psnr, "ssim": ssim,
+                                      "baseline_psnr": b_psnr, "baseline_ssim": b_ssim})
+                if progress is not None:
+                    progress(done, total)
+            for n, w in writers.items():
+                files[n] = w.close().name
+            seconds = time.perf_counter() - start
+            result: dict[str, Any] = {
+                "mode": mode, "task": task.name, "frames": total,
+                "width": output.shape[1], "height": output.shape[0],
+                "input_width": in_shape[1], "input_height": in_shape[0], "fps": info.fps,
+                "files": files, "render_seconds": seconds, "render_fps": total / seconds,
+            }
             if measured:
-                writers["reference"].append(target)
-                psnr, ssim = psnr_ssim_y(output, target, task.border)
-                b_psnr, b_ssim = psnr_ssim_y(before, target, task.border)
-                per_frame.append({"index": index, "psnr": psnr, "ssim": ssim,
-                                  "baseline_psnr": b_psnr, "baseline_ssim": b_ssim})
-            if progress is not None:
-                progress(done, total)
-        files = {n: w.close().name for n, w in writers.items()}
-    except BaseException:
-        for w in writers.values():
-            w.abort()
-        raise
-    seconds = time.perf_counter() - start
-    out_h, out_w = output.shape[:2]
-    result: dict[str, Any] = {
-        "mode": mode, "task": task.name, "frames": total, "width": out_w, "height": out_h,
-        "input_width": in_shape[1], "input_height": in_shape[0], "fps": info.fps,
-        "files": files, "render_seconds": seconds, "render_fps": total / seconds,
-    }
-    if measured:
-        psnrs = [f["psnr"] for f in per_frame]
-        result.update({
-            "border": task.border,
-            "per_frame": per_frame,
-            "psnr": float(np.mean(psnrs)),
-            "ssim": float(np.mean([f["ssim"] for f in per_frame])),
-            "baseline_psnr": float(np.mean([f["baseline_psnr"] for f in per_frame])),
-            "baseline_ssim": float(np.mean([f["baseline_ssim"] for f in per_frame])),
-            "worst_frame": int(per_frame[int(np.argmin(psnrs))]["index"]),
-        })
-        result["files"]["metrics"] = "metrics.json"
-        _write_json(out_dir / "metrics.json", result)
-    else:  # a measured render's leftovers in the same folder would not match this one
+                result.update(_summary(per_frame, task.border))
+                files["metrics"] = "metrics.json"
+                _write_json(out_dir / "metrics.json", result)
+        except BaseException:
+            for w in writers.values():
+                w.abort()
+            for name in files.values():  # this render's own finished files
+                (out_dir / name).unlink(missing_ok=True)
+            raise
+    if not measured:  # a measured render's leftovers in the same folder would not match
         for stale in ("reference.mp4", "metrics.json"):
             (out_dir / stale).unlink(missing_ok=True)
     return result

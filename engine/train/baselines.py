@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict
@@ -70,7 +69,6 @@ def learned_baseline(
         save_checkpoint(cache.with_suffix(".pt"), net, task.scale,
                         {"handcrafted": name, "steps": stats.steps})
         row_file = cache.with_suffix(".json")
-        row_file.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(row_file, lambda f: f.write(json.dumps(row).encode()))
     return row
 
@@ -93,8 +91,6 @@ def _cached(cache: Path, save_to: Path | None) -> dict | None:
         return None
     row = json.loads(row_file.read_text())
     if save_to is not None:
-        save_to.parent.mkdir(parents=True, exist_ok=True)
-        tmp = save_to.with_suffix(f".tmp{os.getpid()}")
-        shutil.copyfile(weights, tmp)
-        tmp.replace(save_to)
+        with open(weights, "rb") as source:  # atomic, and a full disk leaves nothing
+            atomic_write(save_to, lambda out: shutil.copyfileobj(source, out))
     return {**row, "cached": True}

@@ -5,7 +5,7 @@ exports can pick up any trial or baseline of a search."""
 from __future__ import annotations
 
 import hashlib
-import os
+import io
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from torch import nn
 from engine.nets.builder import build_network
 from engine.nets.genome import Genome
 from engine.nets.handcrafted import HANDCRAFTED
+from engine.safe_files import write_bytes_atomic
 
 
 def checkpoint_path(out_dir: str | Path, name: str) -> Path:
@@ -44,7 +45,8 @@ def latest_state(out_dir: str | Path, candidate: int) -> Path | None:
 
 
 def save_checkpoint(path: Path, net: nn.Module, scale: int, meta: dict[str, Any]) -> Path:
-    """Atomic write (temp file + rename): a reader never sees half a checkpoint."""
+    """Atomic write (temp file + rename): a reader never sees half a checkpoint; a full disk
+    raises engine.safe_files.DiskFull and leaves nothing."""
     genome = getattr(net, "genome", None)
     payload = {
         "format": 1,
@@ -54,11 +56,16 @@ def save_checkpoint(path: Path, net: nn.Module, scale: int, meta: dict[str, Any]
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
         "meta": meta,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+    return save_atomic(payload, path)
+
+
+def save_atomic(payload: Any, path: Path) -> Path:
+    """torch.save, complete or not at all: serialized in memory first (the networks are
+    small), so a full disk fails a plain file write with DiskFull, not torch's 'unexpected
+    pos', and the temporary file goes (engine.safe_files.write_atomic)."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return write_bytes_atomic(Path(path), buffer.getbuffer())
 
 
 def build_from_checkpoint(payload: dict[str, Any]) -> nn.Module:

@@ -6,8 +6,8 @@ Evaluation runs the deployed network on whole held-out frames and scores uint8 o
 
 from __future__ import annotations
 
+import io
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -21,6 +21,7 @@ from torch import nn
 from engine.config import TrainBudget
 from engine.data.dataset import FramePair, PatchSampler
 from engine.data.enhancement import EnhancementTask
+from engine.safe_files import write_bytes_atomic
 from engine.train.cost import deployed, torch_threads
 from engine.train.metrics import psnr_ssim_y, to_uint8
 
@@ -137,13 +138,13 @@ def train(
 
 def _save_state(path: Path, step: int, recent: list[float], net: nn.Module,
                 optimizer: torch.optim.Optimizer, sampler: PatchSampler) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    buffer = io.BytesIO()  # serialized in memory first: a full disk fails a plain write
     torch.save({"step": step, "recent": recent, "net": state,
                 "optimizer": optimizer.state_dict(),
-                "sampler": sampler.generator.get_state(), "torch": torch.get_rng_state()}, tmp)
-    tmp.replace(path)  # atomic: an interruption never leaves half a state
+                "sampler": sampler.generator.get_state(), "torch": torch.get_rng_state()}, buffer)
+    # atomic: an interruption or a full disk (DiskFull) never leaves half a state nor a temp
+    write_bytes_atomic(path, buffer.getbuffer())
 
 
 @torch.no_grad()

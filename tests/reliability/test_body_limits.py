@@ -163,3 +163,27 @@ def test_a_browser_form_post_gets_a_page_not_json(server) -> None:
             "Content-Type": "application/x-www-form-urlencoded"}))
         status, body = _response(sock)
     assert status == 413 and b"<h1>Request refused</h1>" in body and b"64 KB" in body
+
+
+def test_a_chunked_upload_with_a_csrf_token_is_accepted(server) -> None:
+    """Transfer-Encoding: chunked, no Content-Length: Django's multipart parser needs a length,
+    which webapp.body_limits.LengthKnownRequest gives it once the body is in (it was a CSRF
+    403: the form's token was never parsed)."""
+    _, port, sessionid = server
+    token = "a" * 32  # a CSRF secret: the cookie and the form field carry the same one
+    boundary = "chunkedboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrfmiddlewaretoken\""
+            f"\r\n\r\n{token}\r\n--{boundary}\r\nContent-Disposition: form-data; "
+            f"name=\"file\"; filename=\"chunked.mp4\"\r\nContent-Type: video/mp4\r\n\r\n"
+            ).encode() + TINY_CLIP.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    with _connect(port) as sock:
+        sock.sendall(_headers("POST", "/clips/upload/", port, {
+            "Cookie": f"sessionid={sessionid}; csrftoken={token}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Transfer-Encoding": "chunked", "Connection": "close"}))
+        for start in range(0, len(body), 16384):
+            piece = body[start:start + 16384]
+            sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        sock.sendall(b"0\r\n\r\n")
+        status, answer = _response(sock)
+    assert status == 302, answer[:500]  # stored: on to the clip's page

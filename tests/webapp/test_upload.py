@@ -208,3 +208,29 @@ def test_sample_clip(client_in: Client, settings: Settings, user: User,
     assert Clip.objects.count() == 1 and cached.stat().st_mtime_ns == mtime
     home = client_in.get(reverse("studio:home")).content.decode()
     assert "Try the sample clip" in home and clip.original_name in home
+
+
+def raw_upload(client: Client, filename: str):
+    """A multipart body written by hand: the test client refuses such names itself."""
+    body = (b"--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\""
+            + filename.encode() + b"\"\r\nContent-Type: video/mp4\r\n\r\n"
+            + TINY_CLIP.read_bytes() + b"\r\n--b0undary--\r\n")
+    return client.post(UPLOAD, body, content_type="multipart/form-data; boundary=b0undary")
+
+
+def test_a_very_long_file_name_gets_a_clear_message(client_in: Client,
+                                                    studio_dirs: Path) -> None:
+    response = raw_upload(client_in, "a" * 1000 + ".mp4")  # Django: a bare 400 before
+    assert_refused(response, studio_dirs, "file name is too long", "shorter name")
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_dot_names_get_a_clear_message(client_in: Client, studio_dirs: Path,
+                                       name: str) -> None:
+    response = raw_upload(client_in, name)  # Django: "This field is required." before
+    assert_refused(response, studio_dirs, "no usable name", "rename it")
+
+
+def test_a_long_name_that_parses_is_shortened(client_in: Client) -> None:
+    assert raw_upload(client_in, "b" * 600 + ".mp4").status_code == 302
+    assert Clip.objects.get().original_name == "b" * 251 + ".mp4"

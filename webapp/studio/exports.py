@@ -12,6 +12,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from engine.deploy.export import ExportError, export_bundle
+from engine.safe_files import DISK_FULL_MESSAGE, is_disk_full, log_disk_full, public_message
 from engine.train.checkpoint import checkpoint_path
 from webapp.studio.access import owned_search
 from webapp.studio.models import Search
@@ -55,7 +56,13 @@ def model_bundle(request: HttpRequest, search_id: int, candidate: str) -> HttpRe
                           resolution=tuple(config.resolution),
                           card_extra=card_metrics(search, candidate))
         except ExportError as error:
-            return HttpResponse(f"export failed: {error}", status=500,
+            return HttpResponse(f"export failed: {public_message(error)}", status=500,
+                                content_type="text/plain")
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            log_disk_full(f"export of {candidate} of search {search.pk}", error)
+            return HttpResponse(f"export failed: {DISK_FULL_MESSAGE}", status=507,
                                 content_type="text/plain")
     name = f"{search.config['task']}-{candidate}-search{search.pk}.zip"
     return FileResponse(bundle.open("rb"), as_attachment=True, filename=name,

@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from engine.safe_files import is_disk_full, log_disk_full, public_message, write_bytes_atomic
 from engine.search.search import prepare
 from engine.train.checkpoint import checkpoint_path, latest_state
 from engine.train.full_train import FullTrainingCancelled, full_train
@@ -88,8 +89,12 @@ def full_train_task(search_id: int, candidate: str, steps: int) -> None:
     except Exception as error:
         if purge_if_deleted(search_id, search):
             return
-        log.exception("full training of %s failed", name)
-        announce(search_id, "full_training_failed", {"candidate": name, "error": str(error)})
+        if is_disk_full(error):  # its saved state stays: started again, it resumes
+            log_disk_full(f"full training of {name} of search {search_id}", error)
+        else:
+            log.exception("full training of %s failed", name)
+        announce(search_id, "full_training_failed",
+                 {"candidate": name, "error": public_message(error)})
         return
     summary = {"candidate": name, "from": candidate, "psnr": result["psnr"],
                "ssim": result["ssim"], "steps": steps,
@@ -98,7 +103,15 @@ def full_train_task(search_id: int, candidate: str, steps: int) -> None:
                "train_seconds": result["train_seconds"]}
     if purge_if_deleted(search_id, search):  # deleted during its last steps
         return
-    out.with_suffix(".json").write_text(json.dumps(summary))
+    try:  # the sidecar lists the result: atomic, so never half of one
+        write_bytes_atomic(out.with_suffix(".json"), json.dumps(summary).encode())
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        log_disk_full(f"full training of {name} of search {search_id}", error)
+        announce(search_id, "full_training_failed", {"candidate": name,
+                                                     "error": public_message(error)})
+        return
     announce(search_id, "full_training_done", summary)
 
 

@@ -16,6 +16,7 @@ from engine.data.enhancement import make_task
 from engine.data.frame_cache import FrameCache
 from engine.deploy.render import render_crop
 from engine.events import Event, TrialFinished
+from engine.safe_files import is_disk_full, log_disk_full, write_bytes_atomic
 from engine.train.checkpoint import checkpoint_path, load_checkpoint
 from webapp.studio.access import owned_search
 from webapp.studio.media import ranged_file_response
@@ -38,8 +39,11 @@ class LivePreviewSink(StudioSink):
                 and event.trial["state"] == "complete" and self.config.out_dir):
             try:
                 self.crop(event.trial["number"])
-            except Exception:  # a preview must never fail the search
-                log.exception("live preview of trial %s failed", event.trial["number"])
+            except Exception as error:  # a preview must never fail the search
+                if is_disk_full(error):
+                    log_disk_full(f"live preview of trial {event.trial['number']}", error)
+                else:
+                    log.exception("live preview of trial %s failed", event.trial["number"])
 
     def crop(self, number: int) -> None:
         config = self.config
@@ -54,9 +58,9 @@ class LivePreviewSink(StudioSink):
         box = (x * task.scale, y * task.scale, side * task.scale, side * task.scale)
         before, after = render_crop(net, task, frame, box)
         folder = Path(config.out_dir) / "crops"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"trial-{number}-before.png").write_bytes(before)
-        (folder / f"trial-{number}-after.png").write_bytes(after)
+        # atomic: a full disk leaves no half PNG (the search goes on; the crop is skipped)
+        write_bytes_atomic(folder / f"trial-{number}-before.png", before)
+        write_bytes_atomic(folder / f"trial-{number}-after.png", after)
         urls = {side_: reverse("studio:crop_file", args=[self.search_id, number, side_])
                 for side_ in ("before", "after")}
         announce(self.search_id, "front_preview", {"number": number, **urls})

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from engine.data.enhancement import make_task
 from engine.deploy.render import render_preview
+from engine.safe_files import is_disk_full, log_disk_full, public_message
 from engine.train.checkpoint import checkpoint_path, load_checkpoint
 from engine.train.device import resolve_device
 from webapp.studio import limits
@@ -71,10 +72,14 @@ def render_preview_task(preview_id: int) -> None:
             shutil.rmtree(preview.folder, ignore_errors=True)
             purge_if_deleted(search.pk)
             return
-        log.exception("preview %s failed", preview_id)
+        if is_disk_full(error):  # one line: the cause is known, the message says what to do
+            log_disk_full(f"preview {preview_id}", error)
+        else:
+            log.exception("preview %s failed", preview_id)
+        message = public_message(error)  # no server path, no ffmpeg command line
         Preview.objects.filter(pk=preview_id).update(status=Preview.Status.FAILED,
-                                                     error=str(error))
-        announce(search.pk, "preview_failed", {"preview": preview_id, "error": str(error)})
+                                                     error=message)
+        announce(search.pk, "preview_failed", {"preview": preview_id, "error": message})
         return
     result.pop("files", None)  # absolute paths stay on the server
     if not Preview.objects.filter(pk=preview_id).update(status=Preview.Status.READY,

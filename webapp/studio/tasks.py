@@ -23,6 +23,7 @@ from django.utils import timezone
 from engine.config import ConfigError, SearchConfig
 from engine.data.video_io import ClipError
 from engine.registry import UnknownNameError
+from engine.safe_files import DiskFull, log_disk_full, public_message
 from engine.search import lifecycle
 from engine.search.search import SearchError
 from engine.search.study import GRACE_SECONDS, HEARTBEAT_SECONDS, StudyError
@@ -33,7 +34,8 @@ from webapp.studio.transient import is_transient, reset_connection, retrying
 from webapp.studio.watchdog import beat
 
 log = logging.getLogger(__name__)
-USER_ERRORS = (ConfigError, ClipError, SearchError, StudyError, UnknownNameError)
+# DiskFull: a full disk fails the search with its own message (what to do), no traceback.
+USER_ERRORS = (ConfigError, ClipError, SearchError, StudyError, UnknownNameError, DiskFull)
 ORPHANED = "its worker stopped mid-trial; not counted, the genome may be retried"
 # A killed worker's evaluation is freed once its heartbeat is older than the grace period:
 # a follow-up worker starts after that, a few times at most.
@@ -58,6 +60,8 @@ def engine_config(search: Search) -> SearchConfig:
 
 
 def fail(search_id: int, error: Exception | str) -> None:
+    if isinstance(error, DiskFull):  # the page says what to do; the log says what failed
+        log_disk_full(f"search {search_id}", error)
     message = str(error)
     if not Search.objects.filter(pk=search_id).update(
             status=Search.Status.FAILED, error=message, finished_at=timezone.now()):
@@ -100,7 +104,7 @@ def launch_search(search_id: int) -> None:
         return
     except Exception as error:
         log.exception("search %s could not start", search_id)
-        fail(search_id, f"internal error while starting: {error}")
+        fail(search_id, f"internal error while starting: {public_message(error)}")
         return
     if purge_if_deleted(search_id, search):  # deleted while its study was prepared
         return
@@ -154,7 +158,7 @@ def search_worker(search_id: int, worker: int = 0, follow_up: int = 0) -> None:
             if purge_if_deleted(search_id, search):  # its row went mid-run: not a failure
                 return
             log.exception("search %s failed", search_id)
-            message = f"internal error: {error}"
+            message = f"internal error: {public_message(error)}"  # no server path shown
             retrying(lambda m=message: fail(search_id, m),
                      f"search {search_id}: recording its failure")
             return

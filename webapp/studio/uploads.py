@@ -20,12 +20,12 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
-from django.core.files.base import ContentFile
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http import HttpRequest
 
 from engine.data.frame_cache import content_hash
 from engine.data.video_io import ClipError, ClipInfo, probe, read_frames
+from engine.safe_files import DISK_FULL_MESSAGE, is_disk_full, log_disk_full
 from webapp.studio.models import Clip
 
 THUMB_WIDTH = 320
@@ -36,7 +36,12 @@ VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpe
 
 
 class UploadRejected(Exception):
-    """An upload that cannot become a clip; the message is one line for the user."""
+    """An upload that cannot become a clip; the message is one line for the user, `status`
+    the HTTP answer (400, or 507 when the server's disk is full)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def format_bytes(n: int) -> str:
@@ -158,14 +163,26 @@ def create_clip(owner: AbstractBaseUser, chunks: Iterable[bytes], original_name:
                 max_bytes: int | None = None) -> Clip:
     """Validate the bytes and store them as the owner's clip; raises UploadRejected.
 
-    On any failure nothing is left: the temp file, stored files and the row are removed.
+    On any failure nothing is left: the temp files, stored files and the row are removed.
+    A full disk is refused with status 507 and the message of engine.safe_files.
     """
+    try:
+        return _create_clip(owner, chunks, original_name, max_bytes)
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        log_disk_full(f"upload of a clip by user {owner.pk}", error)
+        raise UploadRejected(DISK_FULL_MESSAGE, status=507) from error
+
+
+def _create_clip(owner: AbstractBaseUser, chunks: Iterable[bytes], original_name: str,
+                 max_bytes: int | None) -> Clip:
     limit = settings.STUDIO_MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
     name = safe_original_name(original_name)
     tmp_dir = Path(settings.MEDIA_ROOT) / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-", suffix=storage_suffix(name))
-    tmp = Path(tmp_name)
+    tmp, thumb = Path(tmp_name), Path(tmp_name).with_suffix(".png")
     clip: Clip | None = None
     stored = False
     try:
@@ -180,7 +197,9 @@ def create_clip(owner: AbstractBaseUser, chunks: Iterable[bytes], original_name:
             raise UploadRejected("the file is empty (0 bytes); the upload probably failed, "
                                  "retry it")
         info, first = _probe_upload(tmp, name)
-        png = thumbnail_png(first)
+        # Both stored files arrive by rename from MEDIA_ROOT/tmp: a full disk fails while
+        # writing there (removed below), never half-way into a stored name.
+        thumb.write_bytes(thumbnail_png(first))
         clip = Clip(owner=owner, original_name=name, size_bytes=size,
                     content_hash=content_hash(tmp), codec=info.codec[:16], width=info.width,
                     height=info.height, fps=info.fps, frame_count=info.frame_count,
@@ -188,12 +207,15 @@ def create_clip(owner: AbstractBaseUser, chunks: Iterable[bytes], original_name:
         with open(tmp, "rb") as f:
             clip.file.save(f"clip{storage_suffix(name)}", _TempFile(f, name=str(tmp)),
                            save=False)
-        clip.thumbnail.save(f"{uuid.uuid4().hex}.png", ContentFile(png), save=False)
+        with open(thumb, "rb") as f:
+            clip.thumbnail.save(f"{uuid.uuid4().hex}.png", _TempFile(f, name=str(thumb)),
+                                save=False)
         clip.save()
         stored = True
         return clip
     finally:
         tmp.unlink(missing_ok=True)
+        thumb.unlink(missing_ok=True)
         if clip is not None and not stored:
             if clip.file:
                 clip.file.delete(save=False)

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from engine.config import DEFAULT_RESOLUTION, format_count
 from engine.data.enhancement import TASKS, make_task
 from engine.data.frame_cache import content_hash
+from engine.safe_files import public_message
 from engine.search.space_bounds import space_bounds
 from webapp.studio import limits, tasks
 from webapp.studio.access import owned_clip, owned_search
@@ -38,6 +39,7 @@ from webapp.studio.limits import LimitExceeded
 from webapp.studio.media import ranged_file_response
 from webapp.studio.models import Clip, Search
 from webapp.studio.sample_clip import DISPLAY_NAME, sample_clip_path
+from webapp.studio.upload_request import UploadRefused, read_upload_body
 from webapp.studio.uploads import (
     SizeLimitHandler,
     UploadRejected,
@@ -84,6 +86,14 @@ def clip_upload(request: HttpRequest) -> HttpResponse:
         return redirect("studio:home")
     limiter = SizeLimitHandler(request, settings.STUDIO_MAX_UPLOAD_BYTES)
     request.upload_handlers.insert(0, limiter)
+    try:  # before CSRF reads it: a body Django would refuse gets a clear answer, not a bare 400
+        read_upload_body(request)
+    except UploadRefused as error:
+        if limiter.too_large:
+            return _render_home(request, UploadForm(), status=400,
+                                upload_error=too_large_message(limiter.limit))
+        return _render_home(request, UploadForm(), status=error.status,
+                            upload_error=str(error))
     return _clip_upload(request, limiter)
 
 
@@ -104,7 +114,7 @@ def _clip_upload(request: HttpRequest, limiter: SizeLimitHandler) -> HttpRespons
     try:
         clip = create_clip(request.user, upload.chunks(), upload.name or "clip")
     except UploadRejected as error:
-        return _render_home(request, UploadForm(), status=400, upload_error=str(error))
+        return _render_home(request, UploadForm(), status=error.status, upload_error=str(error))
     messages.success(request, f"Uploaded {clip.original_name}: {clip.width}x{clip.height}, "
                               f"{clip.frame_count} frames.")
     return redirect("studio:clip_detail", clip_id=clip.pk)
@@ -127,7 +137,7 @@ def clip_sample(request: HttpRequest) -> HttpResponse:
         messages.error(request, str(error))
         return redirect("studio:home")
     except (UploadRejected, RuntimeError, OSError) as error:
-        messages.error(request, f"The sample clip could not be made: {error}")
+        messages.error(request, f"The sample clip could not be made: {public_message(error)}")
         return redirect("studio:home")
     messages.success(request, "Added the sample clip: 48 frames panning over three photos.")
     return redirect("studio:clip_detail", clip_id=clip.pk)
