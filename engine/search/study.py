@@ -88,6 +88,14 @@ def open_study(config: SearchConfig, clip_key: str, worker: int = 0) -> optuna.S
             )
     study = optuna.create_study(storage=storage, sampler=sampler, study_name=name,
                                 directions=directions, load_if_exists=config.resume)
+    already = len(study.get_trials(deepcopy=False))
+    if already:
+        # A resumed (or revived, or followed-up) study: a sampler with the first opening's
+        # seed would draw the same genomes again, each then a "duplicate" of a trained one.
+        # The seed moves on with the study, so a resume stays reproducible.
+        study.sampler = make_sampler(config.strategy,
+                                     config.seed + 7919 * worker + 104729 * already,
+                                     config.n_trials)
     saved = study.user_attrs.get("fingerprint")
     current = fingerprint(config)
     if saved is None:

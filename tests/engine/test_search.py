@@ -203,6 +203,28 @@ def test_workers_of_one_study_sample_different_genomes(tiny_clip: Path, tmp_path
     assert keys[0] == keys[2]  # same index, same seed: reproducible
 
 
+def test_a_resumed_search_does_not_propose_what_it_trained(tiny_clip: Path,
+                                                           tmp_path: Path) -> None:
+    """Cancelled after four candidates (the two seeds, then two the sampler drew), then
+    resumed: the sampler must not draw the same sequence again (every re-drawn genome would
+    be a 'duplicate' row)."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    sink = ListSink()
+
+    def stop_after_four() -> bool:
+        return sum(e.counted for e in sink.of_kind("trial_finished")) >= 4
+
+    config = small_config(tiny_clip, None, n_trials=6, strategy="random", storage=storage,
+                          budget=replace(SMALL, steps=5), learned_baselines=False)
+    run_search(config, sink, cache_root=tmp_path, should_stop=stop_after_four)
+    report = run_search(replace(config, resume=True), cache_root=tmp_path)
+    states = [t["state"] for t in report["trials"]]
+    assert report["timing"]["trained_trials"] == 6
+    assert "duplicate" not in states, [(t["number"], t["arch"]) for t in report["trials"]]
+    archs = [t["arch"] for t in report["trials"] if t["state"] in ("complete", "failed")]
+    assert len(set(archs)) == len(archs)
+
+
 def test_identical_genomes_reuse_the_earlier_result(tiny_clip: Path, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import optuna
