@@ -107,3 +107,40 @@ def test_previews_run_on_the_interactive_queue_apart_from_long_jobs(settings) ->
     assert queue_of(render_preview_task) == "interactive"
     assert queue_of(search_worker) == queue_of(full_train_task) == "celery"
     assert set(settings.STUDIO_QUEUES) == {"celery", "interactive"}
+
+
+@pytest.mark.django_db
+def test_a_running_preview_cancels_between_frames_and_keeps_nothing(
+        client_in: Client, searched: Search, monkeypatch: pytest.MonkeyPatch) -> None:
+    number = searched.report["trials"][0]["number"]
+    preview = Preview.objects.create(search=searched, candidate=f"trial-{number}")
+    frames: list[int] = []
+
+    def progress_broadcast(group: str, message: dict) -> None:
+        frames.append(message["event"]["done"])
+        if message["event"]["done"] == 3:  # the owner presses Cancel mid-render
+            assert client_in.post(f"/previews/{preview.pk}/cancel").status_code == 302
+
+    monkeypatch.setattr("webapp.studio.previews.group_send", progress_broadcast)
+    render_preview_task(preview.pk)
+    preview.refresh_from_db()
+    assert preview.status == "cancelled" and frames == [1, 2, 3]  # stopped at the next frame
+    assert not preview.folder.exists()
+    assert searched.events.filter(kind="preview_cancelled").count() == 1
+    page = client_in.get(f"/previews/{preview.pk}/").content.decode()
+    assert "Cancelled" in page and "nothing was kept" in page
+
+
+@pytest.mark.django_db
+def test_a_queued_preview_cancels_at_once_and_never_starts(
+        client_in: Client, searched: Search, other_user: User) -> None:
+    number = searched.report["trials"][0]["number"]
+    preview = Preview.objects.create(search=searched, candidate=f"trial-{number}")
+    stranger = Client()
+    stranger.force_login(other_user)
+    assert stranger.post(f"/previews/{preview.pk}/cancel").status_code == 404
+    answer = client_in.post(f"/previews/{preview.pk}/cancel", HTTP_ACCEPT="application/json")
+    assert answer.json()["preview"]["status"] == "cancelled"
+    render_preview_task(preview.pk)  # the worker takes its message later: nothing happens
+    preview.refresh_from_db()
+    assert preview.status == "cancelled" and not preview.folder.exists()

@@ -221,11 +221,13 @@ class Preview(models.Model):
         RUNNING = "running"
         READY = "ready"
         FAILED = "failed"
+        CANCELLED = "cancelled"
 
     search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="previews")
     candidate = models.CharField(max_length=64)  # "trial-12" or "baseline-espcn"
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.MEASURED)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    cancel_requested = models.BooleanField(default=False)  # checked between frames
     frames_done = models.PositiveIntegerField(default=0)
     frames_total = models.PositiveIntegerField(default=0)
     result = models.JSONField(null=True, blank=True)  # engine render_preview's summary
@@ -246,7 +248,7 @@ class Preview(models.Model):
         return {"id": self.pk, "search": self.search_id, "candidate": self.candidate,
                 "mode": self.mode, "status": self.status, "frames_done": self.frames_done,
                 "frames_total": self.frames_total, "result": self.result, "error": self.error,
-                "queue": preview_place(self)}
+                "cancel_requested": self.cancel_requested, "queue": preview_place(self)}
 
 
 class Invite(models.Model):

@@ -11,7 +11,7 @@ from pathlib import Path
 from celery import shared_task
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -37,6 +37,11 @@ class PreviewDeleted(Exception):
     """Raised from the progress callback when the preview's row is gone: stops the render."""
 
 
+class PreviewCancelled(Exception):
+    """Raised from the progress callback when its owner pressed Cancel: stops the render
+    between two frames (a frame takes well under a second)."""
+
+
 CANDIDATE = re.compile(r"^((?:full-)?trial-\d+|baseline-(espcn|fsrcnn))$")
 PREVIEW_FILES = ("output.mp4", "input.mp4", "reference.mp4", "metrics.json")
 MAX_FRAMES = 60
@@ -50,11 +55,15 @@ def render_preview_task(preview_id: int) -> None:
     search = preview.search
     config = engine_config(search)
     group = search.group_name
-    Preview.objects.filter(pk=preview_id).update(status=Preview.Status.RUNNING)
+    if not Preview.objects.filter(pk=preview_id, status=Preview.Status.QUEUED).update(
+            status=Preview.Status.RUNNING):
+        return  # cancelled while it waited (or redelivered after it ended): nothing to do
 
     def progress(done: int, total: int) -> None:
-        if not Preview.objects.filter(pk=preview_id).update(frames_done=done,
-                                                            frames_total=total):
+        if not Preview.objects.filter(pk=preview_id, cancel_requested=False).update(
+                frames_done=done, frames_total=total):
+            if Preview.objects.filter(pk=preview_id).exists():
+                raise PreviewCancelled(f"preview {preview_id} was cancelled")
             raise PreviewDeleted(f"preview {preview_id} was deleted")  # stop rendering
         group_send(group, {"type": "search.event", "event": {
             "seq": None, "kind": "preview_progress", "preview": preview_id,
@@ -66,6 +75,12 @@ def render_preview_task(preview_id: int) -> None:
         result = render_preview(net, task, Path(config.clip), preview.folder, mode=preview.mode,
                                 max_frames=MAX_FRAMES, threads=config.budget.threads,
                                 progress=progress, device=resolve_device(config.device))
+    except PreviewCancelled:
+        shutil.rmtree(preview.folder, ignore_errors=True)  # half a preview is no preview
+        Preview.objects.filter(pk=preview_id).update(status=Preview.Status.CANCELLED,
+                                                     error="cancelled by you")
+        announce(search.pk, "preview_cancelled", {"preview": preview_id})
+        return
     except Exception as error:  # shown on the page; the search itself is unaffected
         if not Preview.objects.filter(pk=preview_id).exists():
             # Deleted with its search meanwhile: remove what this render wrote since.
@@ -129,6 +144,23 @@ def preview_detail(request: HttpRequest, preview_id: int) -> HttpResponse:
     preview = owned_preview(request, preview_id)
     return render(request, "studio/preview_detail.html",
                   {"preview": preview, "search": preview.search, "queue": preview_place(preview)})
+
+
+@login_required
+@require_POST
+def preview_cancel(request: HttpRequest, preview_id: int) -> HttpResponse:
+    """A queued preview ends at once; a running one stops at its next frame."""
+    preview = owned_preview(request, preview_id)
+    if Preview.objects.filter(pk=preview.pk, status=Preview.Status.QUEUED).update(
+            status=Preview.Status.CANCELLED, error="cancelled by you before it started"):
+        announce(preview.search_id, "preview_cancelled", {"preview": preview.pk})
+    else:
+        Preview.objects.filter(pk=preview.pk, status=Preview.Status.RUNNING).update(
+            cancel_requested=True)
+    if request.headers.get("accept", "").startswith("application/json"):
+        preview.refresh_from_db()
+        return JsonResponse({"preview": preview.to_dict()})
+    return redirect("studio:preview_detail", preview_id=preview.pk)
 
 
 @login_required

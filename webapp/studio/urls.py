@@ -61,6 +61,7 @@ urlpatterns = [
     # Previews (previews.py)
     path("searches/<id:search_id>/previews", previews.preview_create, name="preview_create"),
     path("previews/<id:preview_id>/", previews.preview_detail, name="preview_detail"),
+    path("previews/<id:preview_id>/cancel", previews.preview_cancel, name="preview_cancel"),
     path("previews/<id:preview_id>/<str:name>", previews.preview_file, name="preview_file"),
     path("searches/<id:search_id>/compare", compare.compare_page, name="compare"),
 ]
