@@ -124,6 +124,9 @@
     training: new Map(), // number -> {step, steps, rung, loss, losses[]}
     baselineRuns: new Map(), // baseline name -> {step, steps}: training to the top rung
     arrivals: [], // {at, steps, counted} of the trial_finished events seen live
+    // Measured training speed: wall ms and steps between consecutive progress events of one
+    // run (trials and baselines alike), i.e. one worker's pace, summed over every run seen.
+    pace: { ms: 0, steps: 0 },
     seen: { rungSteps: null, evaluationsDone: null, evaluationsPlanned: null }, // from events
     fresh: new Map(), // number -> ms when it arrived (rings and row flashes)
     front: new Set(),
@@ -292,10 +295,14 @@
         state.baselineRuns.delete(ev.baseline.name);
         break;
       }
-      case "baseline_progress": // a learned baseline training to the top rung (seq or not)
-        if (ev.steps && ev.step >= ev.steps) state.baselineRuns.delete(ev.name);
-        else state.baselineRuns.set(ev.name, { step: ev.step, steps: ev.steps });
+      case "baseline_progress": { // a learned baseline training (seq or not)
+        if (ev.steps && ev.step >= ev.steps) { state.baselineRuns.delete(ev.name); break; }
+        const run = state.baselineRuns.get(ev.name) || {};
+        notePace(run, ev.step, now);
+        run.step = ev.step; run.steps = ev.steps;
+        state.baselineRuns.set(ev.name, run);
         break;
+      }
       case "trial_started": {
         // A promotion reuses the candidate's number: its row runs again, keeping the result
         // of the rung below until the longer one ends.
@@ -315,6 +322,7 @@
       case "training_progress": {
         const run = state.training.get(ev.number) ||
           { step: 0, steps: ev.steps, rung: null, loss: null, losses: [] };
+        notePace(run, ev.step, now);
         run.step = ev.step; run.steps = ev.steps; run.loss = ev.loss;
         if (ev.loss != null && isFinite(ev.loss)) run.losses.push(ev.loss);
         state.training.set(ev.number, run);
@@ -437,6 +445,17 @@
     }
     if (ev.seq != null) s.seq = ev.seq;
     scheduleRender();
+  }
+
+  /** Adds the time and steps since this run's previous progress event to the measured pace
+   * (a gap over a minute is a pause, a reconnect: not training speed). */
+  function notePace(run, step, now) {
+    if (run.at != null && step > run.lastStep && now - run.at < 60000) {
+      state.pace.ms += now - run.at;
+      state.pace.steps += step - run.lastStep;
+    }
+    run.at = now;
+    run.lastStep = step;
   }
 
   // A search that ended may have settled rows left 'running' (no event says so): re-read them.
@@ -698,70 +717,96 @@
     return Math.max(0, left);
   }
 
+  const OVERHEAD = 1.15; // scoring and latency runs on top of an evaluation's training steps
+  // Under this the work left is mostly scoring and bookkeeping, which no measured rate
+  // foretells: the page says "finishing…" rather than "about 1 s left" with 8 s to go.
+  const FINISHING_MS = 10000;
+
+  /** One worker's wall ms per training step: measured from progress events over at least
+   * 3 s, else from the finished evaluations' own training time; null before either. */
+  function msPerStep() {
+    if (state.pace.ms >= 3000 && state.pace.steps > 0) return state.pace.ms / state.pace.steps;
+    let seconds = 0, trained = 0;
+    for (const t of state.trials.values()) {
+      for (const r of rungHistory(t)) {
+        if (r.train_seconds != null && r.steps) { seconds += r.train_seconds; trained += r.steps; }
+      }
+    }
+    return trained ? (seconds * 1000) / trained : null;
+  }
+
+  /** Where a run is now: its last reported step moved on at the measured pace (so the ETA
+   * counts down between progress events), never past its end. */
+  function stepNow(run, perStep, now) {
+    const step = run.step || 0;
+    if (!run.steps) return step;
+    const moved = run.at != null && perStep ? (now - run.at) / perStep : 0;
+    return Math.min(run.steps, step + moved);
+  }
+
+  /** Wall ms per evaluation of `steps` steps: the pace seen live over a while (parallel
+   * workers and overheads included), else the finished trials' training time, else the
+   * measured step rate (a baseline training before the first trial), plus scoring. */
+  function msPerEvaluation(steps, perStep, workers) {
+    const counted = state.arrivals.filter((x) => x.counted).map((x) => x.at);
+    if (counted.length >= 3 && counted[counted.length - 1] - counted[0] >= 30000) {
+      return (counted[counted.length - 1] - counted[0]) / (counted.length - 1);
+    }
+    const times = [...state.trials.values()]
+      .filter((t) => t.train_seconds != null && ["complete", "failed"].includes(t.state))
+      .map((t) => t.train_seconds);
+    if (times.length) return (times.reduce((x, y) => x + y, 0) / times.length) * OVERHEAD * 1000 / workers;
+    if (perStep && steps) return (steps * perStep * OVERHEAD) / workers;
+    return null;
+  }
+
+  /** Milliseconds of work left in a running search, null while unknown. Built from what is
+   * left (evaluations, or steps over the rungs) times the measured time per unit: never
+   * from a countdown of the last estimate. */
   function estimateEta() {
     const s = state.search;
-    if (!isActive()) return null;
+    if (s.status !== "running") return null;
+    const now = Date.now();
     const workers = Math.max(1, s.workers || 1);
+    const perStep = msPerStep();
     const a = state.arrivals;
-    const steps = stepsLeft();
+    const steps = stepsLeft(); // multi-fidelity, its baselines included
     const evals = evaluations();
     if (steps != null && steps > 0) {
       // Multi-fidelity: paced per training step, rungs being of very different lengths.
-      let perStep = null;
       const timed = a.filter((x) => x.steps);
       if (timed.length >= 3 && timed[timed.length - 1].at - timed[0].at >= 30000) {
         const span = timed[timed.length - 1].at - timed[0].at;
-        perStep = span / timed.slice(1).reduce((x, y) => x + y.steps, 0);
-      } else {
-        let seconds = 0, trained = 0;
-        for (const t of state.trials.values()) {
-          for (const r of rungHistory(t)) {
-            if (r.train_seconds != null && r.steps) { seconds += r.train_seconds; trained += r.steps; }
-          }
-        }
-        if (trained) perStep = (seconds / trained) * 1.15 * 1000 / workers;
+        return steps * (span / timed.slice(1).reduce((x, y) => x + y.steps, 0));
       }
-      return perStep == null ? null : Math.max(steps * perStep, 1000);
+      return perStep == null ? null : (steps * perStep * OVERHEAD) / workers;
     }
     if (evals) {
       // Evaluations the search still plans (its own count, when the rung plan above does not
       // fit what it did), at the pace they have been arriving.
       const left = evals.planned - evals.done;
-      if (left <= 0) return null;
+      if (left <= 0) return 0;
       const times = a.map((x) => x.at);
-      let perEval = null;
       if (times.length >= 3 && times[times.length - 1] - times[0] >= 30000) {
-        perEval = (times[times.length - 1] - times[0]) / (times.length - 1);
-      } else {
-        const spent = [];
-        for (const t of state.trials.values()) {
-          for (const r of rungHistory(t)) if (r.train_seconds != null) spent.push(r.train_seconds);
-        }
-        if (spent.length) perEval = (spent.reduce((x, y) => x + y, 0) / spent.length) * 1150 / workers;
+        return left * ((times[times.length - 1] - times[0]) / (times.length - 1));
       }
-      return perEval == null ? null : Math.max(left * perEval, 1000);
+      const perEval = msPerEvaluation(topSteps(), perStep, workers);
+      return perEval == null ? null : left * perEval;
     }
-    if (steps != null) return null;
-    const remaining = s.n_trials - s.finished_trials;
-    if (remaining <= 0) return null;
-    let perTrial = null;
-    const counted = a.filter((x) => x.counted).map((x) => x.at);
-    // Seen live over a while: the observed pace (parallel workers and overheads included).
-    if (counted.length >= 3 && counted[counted.length - 1] - counted[0] >= 30000) {
-      perTrial = (counted[counted.length - 1] - counted[0]) / (counted.length - 1);
-    } else {
-      // Else from the trials' own training time (+15% for evaluation and latency runs).
-      const times = [...state.trials.values()]
-        .filter((t) => t.train_seconds != null && ["complete", "failed"].includes(t.state))
-        .map((t) => t.train_seconds);
-      if (times.length) {
-        const mean = times.reduce((x, y) => x + y, 0) / times.length;
-        perTrial = (mean * 1.15 * 1000) / workers;
-      }
+    if (steps != null) return 0; // multi-fidelity with no step left: scoring the last ones
+    // One rung: the evaluations not started, plus what the running ones have left.
+    const runs = [...state.training.values()];
+    let left = Math.max(0, s.n_trials - s.finished_trials - runs.length);
+    for (const run of runs) left += run.steps ? 1 - stepNow(run, perStep, now) / run.steps : 1;
+    // Learned baselines train before the first trial: their steps left at the measured pace.
+    let baselines = 0;
+    for (const run of state.baselineRuns.values()) {
+      if (run.steps) baselines += run.steps - stepNow(run, perStep, now);
     }
-    if (perTrial == null) return null;
-    const sinceLast = counted.length ? Date.now() - counted[counted.length - 1] : 0;
-    return Math.max(remaining * perTrial - Math.min(sinceLast, perTrial * 0.9), 1000);
+    if (left <= 0 && !baselines) return 0;
+    const perEval = msPerEvaluation((s.config.budget || {}).steps || topSteps(), perStep, workers);
+    if (perEval == null || (baselines && perStep == null)) return null;
+    return left * perEval + (baselines ? (baselines * perStep) / workers : 0);
   }
 
   function renderOverview() {
@@ -902,14 +947,20 @@
   function renderClock() {
     const s = state.search;
     const bits = [];
-    const eta = estimateEta();
-    if (eta != null) {
-      bits.push("about " + fmtDuration(eta) + " left (done ≈ " +
-                fmtClock(new Date(Date.now() + eta)) + ")");
+    // A cancel stops the worker at its next progress step: no time left is claimed then.
+    const eta = s.cancel_requested ? null : estimateEta();
+    if (isActive() && s.cancel_requested) {
+      bits.push("cancelling: stops within seconds");
     } else if (s.status === "queued") {
       bits.push(waitingText(s));
-    } else if (s.status === "running" && s.finished_trials === 0) {
-      bits.push("estimating time left…");
+    } else if (eta != null && eta < FINISHING_MS) {
+      bits.push("finishing…");
+    } else if (eta != null) {
+      bits.push("about " + fmtDuration(eta) + " left (done ≈ " +
+                fmtClock(new Date(Date.now() + eta)) + ")");
+    } else if (s.status === "running") {
+      bits.push(state.baselineRuns.size ? "training the baselines, estimating time left…"
+        : "estimating time left…");
     }
     if (s.started_at) {
       const end = s.finished_at && !isActive() ? Date.parse(s.finished_at) : Date.now();
@@ -940,7 +991,12 @@
     }
     $("sp-current-label").textContent = "Now training";
     if (!state.training.size && !state.baselineRuns.size) {
-      const text = s.status === "running" ? "between trials" : waitingText(s);
+      // Said as it is: no trial has started yet (frames, baselines), or one just ended.
+      const text = s.status !== "running" ? waitingText(s)
+        : s.cancel_requested ? "cancelling: stops within seconds"
+        : state.trials.size ? "between trials"
+        : learnedBaselines().length ? "starting the first trial"
+        : "preparing: reading the clip's frames, scoring the baselines";
       box.replaceChildren(el("p", { class: "sp-muted", text }));
       return;
     }

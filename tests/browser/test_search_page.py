@@ -530,3 +530,46 @@ def test_rungs_are_shown_honestly(page: Any, studio: Studio, shots: Path) -> Non
     page.evaluate("window.scrollTo(0, document.querySelector('.sp-main')"
                   ".getBoundingClientRect().top + scrollY - 70)")
     shot(page, shots, "09-rungs-chart-detail")
+
+
+def test_waiting_says_why_and_the_eta_never_understates(page: Any, studio: Studio) -> None:
+    """Issue 11 item 3: before the first trial the page says what it waits for; a learned
+    baseline training shows in 'Now training' and counts in the ETA (from its measured step
+    rate); the ETA is evaluations left times the measured time per evaluation, and says
+    'finishing…' rather than a too-small number; a cancel request stops the ETA."""
+    search = studio.new_search("Waiting, said", n_trials=6)
+    open_search(page, studio, search)
+    current, eta = page.locator("#sp-current"), page.locator("#sp-eta")
+    expect(current).to_contain_text("preparing: reading the clip's frames")
+    expect(eta).to_contain_text("estimating time left…")
+
+    # ESPCN trains before the first trial: said, and paced from two progress events 3 s apart.
+    studio.driver("baseline_progress", search=search, name="espcn", step=100, steps=600)
+    expect(current).to_contain_text("Training ESPCN: step 100 / 600")
+    page.wait_for_timeout(3200)
+    studio.driver("baseline_progress", search=search, name="espcn", step=200, steps=600)
+    expect(current).to_contain_text("Training ESPCN: step 200 / 600")
+    expect(current).not_to_contain_text("between trials")
+    expect(eta).to_contain_text(re.compile(r"about \d+\s(min|s) left \(done ≈"))
+    # 6 trials of 600 steps at ~32 ms a step: minutes, never seconds.
+    assert "min" in eta.inner_text(), eta.inner_text()
+
+    studio.driver("baselines", search=search)
+    expect(current).to_contain_text("starting the first trial")
+    studio.driver("trials", search=search, numbers=list(range(5)), n_trials=6, progress=False)
+    expect_rows(page, 5)
+    studio.driver("progress", search=search, number=5, step=300, steps=600, loss=0.02)
+    expect(current).to_contain_text("current trial: step 300 / 600")
+    expect(eta).to_contain_text(re.compile(r"about \d+\s(min|s) left"))
+    # The last trial's steps are done, its scoring is not: no "about 1 s left".
+    studio.driver("progress", search=search, number=5, step=600, steps=600, loss=0.02)
+    expect(eta).to_contain_text("finishing…")
+    assert not re.search(r"about \d\s?s left", eta.inner_text()), eta.inner_text()
+
+    with page.expect_navigation():
+        page.click("#sp-cancel button")
+    expect(page.locator("#sp-live")).to_have_attribute("data-state", "live")
+    expect(eta).to_contain_text("cancelling: stops within seconds")
+    expect(eta).not_to_contain_text(" left")
+    studio.driver("finish", search=search, trained=5)
+    expect(page.locator("#sp-status")).to_have_text("cancelled")
