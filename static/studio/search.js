@@ -1679,7 +1679,18 @@
     renderDetail();
     if (chart) chart.draw();
     const tr = rows.get(number);
-    if (scrollRow && tr && tr.parentNode) tr.scrollIntoView({ block: "nearest" });
+    if (scrollRow && tr && tr.parentNode) revealRow(tr);
+  }
+
+  /** Scrolls the table's own box to show a row, never the page: a point clicked in the chart
+   * keeps the chart and the trial's detail (its actions) in view. */
+  function revealRow(tr) {
+    const wrap = tr.closest(".sp-table-wrap");
+    if (!wrap) return;
+    const box = wrap.getBoundingClientRect(), r = tr.getBoundingClientRect();
+    const top = box.top + wrap.querySelector("thead").offsetHeight; // under the sticky head
+    if (r.top < top) wrap.scrollTop -= top - r.top;
+    else if (r.bottom > box.bottom) wrap.scrollTop += r.bottom - box.bottom;
   }
 
   function detailItem(label, value) {
@@ -1746,6 +1757,17 @@
         : null,
       state.front.has(t.number) ? el("span", { class: "sp-chip sp-chip-front", text: "Pareto front" }) : null);
     const arch = el("p", { class: "sp-mono sp-detail-arch", text: t.arch || "—" });
+    // The actions first, under the title: never below a fold (issue 11 item 4). They need no
+    // genome, so they show before it is read.
+    let actions = null;
+    if (t.state === "complete") {
+      actions = el("div", { class: "sp-detail-actions", "data-testid": "trial-actions" },
+        previewForm("trial-" + t.number, false), fullTrainForm(t.number),
+        el("a", { class: "btn btn-ghost btn-small sp-download",
+                  href: location.pathname + "models/trial-" + t.number + ".zip",
+                  title: "A zip of ONNX, TorchScript and a model card",
+                  text: "Download model" }));
+    }
 
     const metrics = el("dl", { class: "sp-metrics" },
       ...detailItem("PSNR", t.psnr == null ? "—" : fmtPsnr(t.psnr) + " dB" +
@@ -1757,7 +1779,7 @@
         : multi ? "— (measured at the top rung)" : "—"),
       ...detailItem("Training", t.train_seconds == null ? "—"
         : fmtSeconds(t.train_seconds) + " s" + (t.steps ? " · " + fmtInt(t.steps) + " steps" : "")));
-    const parts = [head, title, arch, metrics];
+    const parts = [head, title, arch, actions, metrics];
 
     // Rung history: the PSNR it reached at each rung, and the one under way.
     if (multi && (scored || up != null)) {
@@ -1843,17 +1865,9 @@
         }
         setTimeout(() => { copy.textContent = "Copy genome as JSON"; }, 1600);
       });
-      const actions = el("p", { class: "sp-detail-actions" }, copy);
-      if (t.state === "complete") {
-        actions.append(previewForm("trial-" + t.number, false));
-        actions.append(fullTrainForm(t.number));
-        actions.append(el("a", { class: "btn btn-ghost btn-small sp-download",
-                                 href: location.pathname + "models/trial-" + t.number + ".zip",
-                                 text: "Download model (ONNX + TorchScript)" }));
-      }
-      parts.push(actions);
+      parts.push(el("p", { class: "sp-genome-copy" }, copy));
     }
-    box.replaceChildren(...parts);
+    box.replaceChildren(...parts.filter(Boolean));
   }
 
   // Slim rows carry no genome: read the trial in full when its detail opens.

@@ -573,3 +573,34 @@ def test_waiting_says_why_and_the_eta_never_understates(page: Any, studio: Studi
     expect(eta).not_to_contain_text(" left")
     studio.driver("finish", search=search, trained=5)
     expect(page.locator("#sp-status")).to_have_text("cancelled")
+
+
+ACTIONS = ["#sp-detail form.sp-preview-form button[value=measured]",
+           "#sp-detail form.sp-preview-form button[value=apply]",
+           "#sp-detail form.sp-full-train-form button", "#sp-detail a.sp-download"]
+
+
+def test_trial_actions_are_in_view_when_a_trial_is_selected(page: Any, studio: Studio,
+                                                            shots: Path) -> None:
+    """Issue 11 item 4: at 1360x1000 the selected trial's Preview, Full-train and Download sit
+    at the top of its detail, in the viewport, and the detail is no scroll box (its longest
+    form: a multi-fidelity trial with its rung history and genome)."""
+    search = studio.driver("new_search", clip=studio.clip, name="Detail actions", n_trials=9,
+                           rungs=True)["id"]
+    studio.driver("baselines", search=search, pretrained=True)
+    studio.driver("trials", search=search, numbers=list(range(9)), n_trials=9, progress=False,
+                  rungs=True)
+    open_search(page, studio, search)
+    expect(page.locator("#sp-rows tr")).to_have_count(9)
+    x, y = point_position(page, dataset=1, index=0)  # a top-rung trial on the front
+    page.mouse.click(x, y)
+    expect(page.locator("#sp-detail .sp-genome")).to_contain_text(" channels")
+    for selector in ACTIONS:
+        expect(page.locator(selector)).to_be_in_viewport(ratio=1)
+    detail = page.locator("#sp-detail")
+    assert detail.evaluate("d => d.scrollHeight <= d.clientHeight + 1"), "the detail scrolls"
+    assert detail.evaluate("d => getComputedStyle(d).overflowY") == "visible"
+    # The actions come right under the title, before the metrics.
+    order = detail.evaluate("d => [...d.children].map(c => c.className)")
+    assert order.index("sp-detail-actions") < order.index("sp-metrics"), order
+    shot(page, shots, "10-detail-actions")
