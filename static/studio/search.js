@@ -1675,11 +1675,29 @@
   // ---------------------------------------------------------------- selection and detail
   function select(number, scrollRow) {
     state.selected = state.selected === number && !scrollRow ? null : number;
+    linkSelection();
     renderTable();
     renderDetail();
     if (chart) chart.draw();
     const tr = rows.get(number);
     if (scrollRow && tr && tr.parentNode) revealRow(tr);
+  }
+
+  // The selected trial is in the address (?trial=N), so a link or a reload opens it again;
+  // replaceState: selecting trials adds no history entries to go back through.
+  function linkSelection() {
+    const url = new URL(location.href);
+    if (state.selected == null) url.searchParams.delete("trial");
+    else url.searchParams.set("trial", String(state.selected));
+    if (/^#trial-\d+$/.test(url.hash)) url.hash = ""; // the spelling, read on load
+    if (url.href !== location.href) history.replaceState(history.state, "", url.href);
+  }
+  /** The trial a link names: ?trial=N, or #trial-N. */
+  function linkedTrial() {
+    const query = new URLSearchParams(location.search).get("trial");
+    const hash = /^#trial-(\d+)$/.exec(location.hash);
+    const value = query != null && /^\d+$/.test(query) ? query : hash ? hash[1] : null;
+    return value == null ? null : Number(value);
   }
 
   /** Scrolls the table's own box to show a row, never the page: a point clicked in the chart
@@ -1958,6 +1976,11 @@
     for (const form of [$("sp-cancel"), $("sp-resume"), $("sp-restart")]) {
       form.addEventListener("submit", () => { form.querySelector("button").disabled = true; });
     }
+    state.selected = linkedTrial(); // drawn selected from the first render
+    window.addEventListener("hashchange", () => { // a #trial-N link within the page
+      const hash = /^#trial-(\d+)$/.exec(location.hash);
+      if (hash) select(Number(hash[1]), true);
+    });
     const embedded = readJSON("sp-snapshot");
     if (embedded) {
       applySnapshot(embedded);
@@ -1965,6 +1988,14 @@
     }
     connect(); // adopts the socket search_socket.js opened, and what it already received
     scheduleRender(); // the embedded snapshot, drawn at once: the socket brings only changes
+    if (state.selected != null) {
+      linkSelection();
+      // After that first render (queued before this): the linked row shown in its table box.
+      requestAnimationFrame(() => {
+        const tr = rows.get(state.selected);
+        if (tr && tr.parentNode) revealRow(tr);
+      });
+    }
     setInterval(renderClock, 1000);
   }
 

@@ -604,3 +604,34 @@ def test_trial_actions_are_in_view_when_a_trial_is_selected(page: Any, studio: S
     order = detail.evaluate("d => [...d.children].map(c => c.className)")
     assert order.index("sp-detail-actions") < order.index("sp-metrics"), order
     shot(page, shots, "10-detail-actions")
+
+
+def test_the_selected_trial_is_in_the_address(page: Any, studio: Studio) -> None:
+    """Issue 11 item 7: selecting a trial puts ?trial=N in the address (replaceState: no
+    history entry), and a page opened with ?trial=N (or #trial-N) opens with it selected."""
+    search = studio.new_search("Deep link", n_trials=10)
+    studio.driver("baselines", search=search)
+    studio.driver("trials", search=search, numbers=list(range(10)), n_trials=10, progress=False)
+    page.goto(f"{studio.url}/searches/{search}/?trial=4")
+    expect(page.locator("#sp-live")).to_have_attribute("data-state", "live", timeout=15_000)
+    expect(page.locator("#sp-rows tr[data-trial='4']")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#sp-detail .sp-detail-title")).to_contain_text("#4")
+    expect(page.locator("#sp-detail .sp-genome")).to_contain_text(" channels")
+    for selector in ACTIONS:  # opened from a link, its actions are in view at once
+        expect(page.locator(selector)).to_be_in_viewport(ratio=1)
+
+    history = page.evaluate("history.length")
+    page.locator("#sp-rows tr[data-trial='7']").click()
+    expect(page.locator("#sp-detail .sp-detail-title")).to_contain_text("#7")
+    assert page.url.endswith(f"/searches/{search}/?trial=7"), page.url
+    assert page.evaluate("history.length") == history
+    page.reload()
+    expect(page.locator("#sp-rows tr[data-trial='7']")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#sp-detail .sp-detail-title")).to_contain_text("#7")
+    page.click("#sp-detail .sp-close")
+    expect(page.locator("#sp-rows tr[aria-selected='true']")).to_have_count(0)
+    assert page.url.endswith(f"/searches/{search}/"), page.url
+
+    page.goto(f"{studio.url}/searches/{search}/#trial-2")
+    expect(page.locator("#sp-rows tr[data-trial='2']")).to_have_attribute("aria-selected", "true")
+    expect(page).to_have_url(re.compile(r"\?trial=2$"))
