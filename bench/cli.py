@@ -27,6 +27,7 @@ SECTIONS = {
     "deployment": "bench.deployment",
     "live": "bench.live_path",
     "bodies": "bench.request_bodies",
+    "jobs": "bench.job_latency",
 }
 
 

@@ -1,6 +1,6 @@
 """The benchmark's own logic on hand-made inputs: the cache, the random search's CPU
 allowance, the verdict pools, the baseline margins and IMDN ratios, the fidelity genomes, the
-throughput breakdown and the rank statistic."""
+throughput breakdown, the rank statistic, and the jobs section's page and stage readings."""
 
 from __future__ import annotations
 
@@ -11,6 +11,15 @@ import pytest
 from bench.cache import Cache
 from bench.fidelity import fronts_macs_range, kendall_tau, pick_genomes
 from bench.found_vs_handcrafted import found_pool, margin_over, versus_prototype
+from bench.job_latency import (
+    JobBenchError,
+    duplicates,
+    end_state,
+    preview_id,
+    preview_status,
+    stage_met,
+    worst_stage,
+)
 from bench.search_quality import _Budgeted, random_pool, top_pool
 from bench.throughput import breakdown, spread_genomes
 from bench.training import TrainingSpec
@@ -157,3 +166,26 @@ def test_kendall_tau_spread_genomes_and_rung_chains() -> None:
     assert spec.rungs == (20, 40, 80)
     with pytest.raises(ValueError, match="must end at steps"):
         TrainingSpec.for_genome(genomes[0], clip="c", task="sr_x2", steps=60, rungs=(20, 40))
+
+
+def test_jobs_section_reads_pages_events_and_stages() -> None:
+    page = '<h1>trial-3 <span class="badge badge-running">Running</span></h1>'
+    assert preview_status(page) == "running"
+    assert preview_status("<h1>no badge</h1>") is None
+    assert preview_id("/previews/42/") == 42
+    assert preview_id("http://127.0.0.1:8000/previews/7/") == 7
+    with pytest.raises(JobBenchError, match="not a preview page"):
+        preview_id("/searches/3/")
+    assert end_state({"kind": "search_cancelled", "status": "cancelled"}) == "cancelled"
+    assert end_state({"kind": "preview_cancelled", "preview": 1}) == "cancelled"
+    assert end_state(None) == "still running"
+    done = end_state({"kind": "search_done", "status": "finished", "reason": "ran out"})
+    assert done == "finished (search_done: ran out)"
+    # A cancel meets the goal only when the job ends cancelled, within 5 s.
+    assert stage_met(0.3, "cancelled") is True
+    assert stage_met(0.3, done) is False
+    assert stage_met(15.2, "cancelled") is False
+    assert stage_met(None, None) is None
+    assert worst_stage({"queued": 15.2, "mid-trial": 0.3, "preview": None}) == ("queued", 15.2)
+    assert worst_stage({"preview": None}) is None
+    assert duplicates([1, 2, 2, 3, 3, 3]) == 3 and duplicates([]) == 0
