@@ -94,8 +94,9 @@
     else if (state.mode === "diff") panels = [{ kind: "diff", ...panel(`|${act} − ${refLabel()}| ×4`) }];
     else panels = [{ kind: "ref", ...panel(refLabel()) },
       ...previews.map((p, i) => ({ kind: "cand", index: i, ...panel(p.candidate) }))];
-    document.querySelectorAll("[data-mode]").forEach((b) => b.classList.toggle("is-on", b.dataset.mode === state.mode));
-    document.querySelectorAll("[data-active]").forEach((b) => b.classList.toggle("is-on", Number(b.dataset.active) === state.active));
+    const mark = (b, on) => { b.classList.toggle("is-on", on); b.setAttribute("aria-pressed", String(on)); };
+    document.querySelectorAll("[data-mode]").forEach((b) => mark(b, b.dataset.mode === state.mode));
+    document.querySelectorAll("[data-active]").forEach((b) => mark(b, Number(b.dataset.active) === state.active));
     sizeCanvases();
   }
   function sizeCanvases() {
@@ -297,12 +298,17 @@
     b.textContent = p.candidate; b.title = p.psnr != null ? `${p.psnr.toFixed(2)} dB mean PSNR-Y` : "";
     b.addEventListener("click", () => setActive(i)); candBox.appendChild(b);
   });
+  /* Keys. Tab is left to the browser (moving focus through the controls); [ and ] switch
+     the candidate anywhere; arrows and Space act on the picture unless a control that uses
+     them has focus (a select's arrows, a button's Space). */
+  const ownsKey = (el, key) => el.closest && (el.closest("input, select, textarea") ||
+    (key === " " && el.closest("button, a, summary")));
   document.addEventListener("keydown", (e) => {
-    if (e.target.closest && e.target.closest("input, select, textarea")) return;
-    if (e.key === "ArrowLeft") { e.preventDefault(); step(-1); }
-    else if (e.key === "ArrowRight") { e.preventDefault(); step(1); }
-    else if (e.key === "Tab" || e.key === "]") { e.preventDefault(); setActive(state.active + (e.shiftKey ? -1 : 1)); }
+    if (e.ctrlKey || e.metaKey || e.altKey || ownsKey(e.target, e.key)) return;
+    if (e.key === "]") { e.preventDefault(); setActive(state.active + 1); }
     else if (e.key === "[") { e.preventDefault(); setActive(state.active - 1); }
+    else if (e.key === "ArrowLeft") { e.preventDefault(); step(-1); }
+    else if (e.key === "ArrowRight") { e.preventDefault(); step(1); }
     else if (e.key === " ") { e.preventDefault(); state.playing ? pause() : play(); }
   });
   let resizeTimer = 0;

@@ -1,12 +1,33 @@
 // The clip upload with progress: the file is sent with XMLHttpRequest so the page can show how
 // much has gone (a clip may be up to the upload limit), a file over the limit is refused
 // before a byte is sent, and the server's answer is followed as a plain form post would be.
+// Both the upload and the sample clip's button show that they are busy (disabled, a label
+// saying what runs, aria-busy) so a second press cannot start a second clip.
 (function () {
   "use strict";
+
+  // A form's submit button while its request runs; `false` puts it back.
+  function busy(form, on) {
+    const button = form.querySelector("button[type=submit]");
+    if (!button) return;
+    if (!button.dataset.idleLabel) button.dataset.idleLabel = button.textContent;
+    button.disabled = on;
+    button.textContent = on ? button.dataset.busyLabel : button.dataset.idleLabel;
+    form.setAttribute("aria-busy", String(on));
+    button.setAttribute("aria-busy", String(on));
+  }
+
+  // The sample clip is a plain form post that takes a few seconds (the clip is made on the
+  // server); the page stays busy until the next page arrives.
+  document.querySelectorAll("form[data-busy-form]").forEach((f) =>
+    f.addEventListener("submit", () => busy(f, true)));
+  // Back from the next page (bfcache): the button works again.
+  window.addEventListener("pageshow", () =>
+    document.querySelectorAll("form[aria-busy=true]").forEach((f) => busy(f, false)));
+
   const form = document.querySelector("form.upload-form");
   if (!form || !window.XMLHttpRequest || !window.FormData) return;
   const input = form.querySelector("input[type=file]");
-  const button = form.querySelector("button[type=submit]");
   const maxBytes = Number(form.dataset.maxBytes || 0);
   const status = document.createElement("div");
   status.className = "upload-status";
@@ -29,7 +50,7 @@
     error.appendChild(document.createTextNode(message));
     error.hidden = false;
     status.hidden = true;
-    button.disabled = false;
+    busy(form, false);
   }
 
   form.addEventListener("submit", function (event) {
@@ -70,7 +91,7 @@
     xhr.addEventListener("error", function () {
       fail("the upload was interrupted: check the connection and try again");
     });
-    button.disabled = true;
+    busy(form, true);
     status.hidden = false;
     bar.value = 0;
     label.textContent = "Uploading 0.0 MB of " + megabytes(file.size);

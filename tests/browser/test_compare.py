@@ -132,8 +132,8 @@ def test_compare_page(studio: Studio, compared: dict[str, Any], page: Any, shots
     assert len(zooms) == 1 and float(zooms.pop()) > 1.0
     page.screenshot(path=str(shots / "compare-side.png"), full_page=True)
 
-    # Tab cycles the active candidate; diff mode draws; the URL restores it all.
-    page.keyboard.press("Tab")
+    # ] switches the active candidate; diff mode draws; the URL restores it all.
+    page.keyboard.press("]")
     page.click("[data-mode=diff]")
     page.wait_for_timeout(300)
     page.screenshot(path=str(shots / "compare-diff.png"), full_page=True)
@@ -155,3 +155,51 @@ def test_compare_other_previews_404(studio: Studio, compared: dict[str, Any],
     url = f"{studio.url}/searches/{compared['search']}/compare"
     assert page.request.get(url + "?c=999999").status == 404  # no console 404 this way
     assert page.request.get(url).status == 200
+
+
+def test_compare_page_keyboard_path(studio: Studio, compared: dict[str, Any], page: Any,
+                                    shots: Any) -> None:
+    """Tab walks the page's controls in order with a visible ring (no trap); [ and ] switch
+    the candidate wherever focus is, arrows step frames, Space on a button presses it."""
+    from tests.browser.test_preview_and_home import faint_rings, tab_stops
+
+    ids = [p["id"] for p in compared["previews"]]
+    page.goto(f"{studio.url}/searches/{compared['search']}/compare?c={ids[0]},{ids[1]}")
+    _wait_frame(page, 0)
+    stops = [s for s in tab_stops(page) if s is not None]
+    keys = [s["key"] for s in stops]
+    controls = ["wipe", "side", "diff", "cmp-ref", "0", "1", "cmp-stage", "cmp-prev",
+                "cmp-play", "cmp-next", "cmp-worst", "cmp-fit", "cmp-1to1"]
+    assert all(c in keys for c in controls), keys
+    assert [k for k in keys if k in controls] == controls  # in the page's order
+    assert not faint_rings(stops), faint_rings(stops)
+    assert _params(page)["active"] == "0"  # Tab never switched the candidate
+
+    page.focus("#cmp-stage")
+    page.keyboard.press("]")
+    page.wait_for_function("new URLSearchParams(location.search).get('active') === '1'")
+    page.keyboard.press("ArrowRight")
+    _wait_frame(page, 1)
+    page.keyboard.press("[")
+    page.wait_for_function("new URLSearchParams(location.search).get('active') === '0'")
+    # On a focused button the keys still switch candidates, and focus stays where it was.
+    page.focus("#cmp-fit")
+    page.keyboard.press("]")
+    page.wait_for_function("new URLSearchParams(location.search).get('active') === '1'")
+    assert page.evaluate("() => document.activeElement.id") == "cmp-fit"
+    assert page.locator("[data-active='1']").get_attribute("aria-pressed") == "true"
+    # Space on a focused button presses that button (here: the next frame), not Play.
+    page.focus("#cmp-next")
+    page.keyboard.press(" ")
+    _wait_frame(page, 2)
+    assert page.locator("#cmp-play").inner_text() == "Play"
+    assert "[" in page.locator("#cmp-keys").inner_text()  # the keys are on the page
+
+    # On a phone the toolbar wraps and nothing scrolls sideways.
+    from tests.browser.test_preview_and_home import WIDER_THAN_VIEWPORT
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(shots / "compare-390.png"), full_page=True)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, page.evaluate(
+        WIDER_THAN_VIEWPORT)

@@ -73,7 +73,9 @@ def test_valid_upload_creates_clip_with_probe_hash_and_thumbnail(
 
 def test_not_a_video_is_refused(client_in: Client, studio_dirs: Path) -> None:
     response = upload(client_in, "notes.mp4", b"just some text, not a video\n" * 50)
-    assert_refused(response, studio_dirs, "cannot decode", "notes.mp4")
+    assert_refused(response, studio_dirs, "cannot decode", "notes.mp4",
+                   "export it as an MP4 (H.264) or WebM video")
+    assert "PNG" not in response.content.decode()  # a browser cannot send a folder
 
 
 def test_truncated_mp4_is_refused(client_in: Client, studio_dirs: Path) -> None:

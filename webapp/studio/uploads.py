@@ -9,6 +9,7 @@ A rejected upload leaves nothing behind: no temp file, no clip file, no thumbnai
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import unicodedata
 import uuid
@@ -29,6 +30,11 @@ from engine.safe_files import DISK_FULL_MESSAGE, is_disk_full, log_disk_full
 from webapp.studio.models import Clip
 
 THUMB_WIDTH = 320
+# The engine's hint suits its command line ("... or a folder of PNG frames"); a browser sends
+# one file, so the studio says what a browser user can do instead.
+ENGINE_HINT = re.compile(r"upload an? [^;]*? or a folder of PNG frames")
+BROWSER_HINT = ("export it as an MP4 (H.264) or WebM video, as most editors, phones and "
+                "screen recorders can, and upload that file")
 MULTIPART_SLACK = 64 * 1024  # form fields and multipart boundaries around the file itself
 # Kept as the stored file's suffix when the upload has it; anything else is stored as .video.
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts",
@@ -148,7 +154,8 @@ def _probe_upload(path: Path, original_name: str) -> tuple[ClipInfo, np.ndarray]
         check_limits(info)
         first, _ = read_frames(path, [0, 1])
     except ClipError as error:
-        raise UploadRejected(str(error).replace(str(path), original_name)) from error
+        message = str(error).replace(str(path), original_name)
+        raise UploadRejected(ENGINE_HINT.sub(BROWSER_HINT, message)) from error
     return info, first
 
 
