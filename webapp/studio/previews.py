@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from engine.data.enhancement import make_task
@@ -136,14 +137,47 @@ def owned_preview(request: HttpRequest, preview_id: int) -> Preview:
                              search__owner=request.user)
 
 
+def coverage(preview: Preview) -> str:
+    """Which frames of its clip a preview covers: 'the first 60 of 120 frames' (a preview
+    renders the first MAX_FRAMES, so a longer clip is only partly shown) or 'all 48 frames'."""
+    clip_frames = preview.search.clip.frame_count
+    frames = ((preview.result or {}).get("frames") or preview.frames_total
+              or min(MAX_FRAMES, clip_frames))
+    if frames >= clip_frames:
+        return f"all {clip_frames} frames"
+    return f"the first {frames} of {clip_frames} frames"
+
+
+def progress_text(preview: Preview, queue: dict | None) -> str:
+    """The line the preview page shows while a preview waits or renders (and preview.js
+    re-reads from the JSON answer)."""
+    if preview.status == Preview.Status.QUEUED:
+        return f"Waiting for a worker: {queue['text']}." if queue else "Waiting for a worker."
+    if preview.status == Preview.Status.RUNNING:
+        if preview.cancel_requested:
+            return "Cancelling: it stops at the next frame."
+        return f"Rendering {coverage(preview)}: {preview.frames_done} done."
+    return preview.get_status_display()
+
+
 @login_required
 @require_GET
 def preview_detail(request: HttpRequest, preview_id: int) -> HttpResponse:
+    """The preview's page, or with Accept: application/json its state (polled by preview.js
+    while it waits or renders)."""
     from webapp.studio.queue_position import preview_place
 
     preview = owned_preview(request, preview_id)
-    return render(request, "studio/preview_detail.html",
-                  {"preview": preview, "search": preview.search, "queue": preview_place(preview)})
+    queue = preview_place(preview)
+    context = {"preview": preview, "search": preview.search, "queue": queue,
+               "coverage": coverage(preview), "progress": progress_text(preview, queue)}
+    if request.headers.get("accept", "").startswith("application/json"):
+        response: HttpResponse = JsonResponse({"preview": preview.to_dict(),
+                                               "progress": context["progress"]})
+    else:
+        response = render(request, "studio/preview_detail.html", context)
+    patch_vary_headers(response, ["Accept"])  # one URL, two answers: caches keep both
+    return response
 
 
 @login_required
