@@ -142,6 +142,7 @@ class RunPlace:
     study_name: str | None
     resume: bool
     out_dir: str | None
+    clip_name: str | None
 
 
 # Seeds of every search, the genomes nearest to ESPCN and FSRCNN (engine.nets.search_space.
@@ -183,6 +184,9 @@ class SearchConfig:
     study_name: str | None = None
     resume: bool = False
     out_dir: str | None = None
+    # The clip's name as its owner knows it (the studio stores uploads under a random name);
+    # None: the file's own name. Only reports and plots show it.
+    clip_name: str | None = None
 
     def __post_init__(self) -> None:
         if self.n_trials < 1:

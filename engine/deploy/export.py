@@ -110,8 +110,10 @@ def export_onnx(net: nn.Module, path: Path,
         return _export_onnx(export_form(net), Path(path), fixed_shape)
 
 
-def _real_frames(clip: Path | None, task_name: str | None) -> tuple[torch.Tensor, str]:
-    """Two frames of `clip` (degraded by the task when given) or a smooth synthetic image."""
+def _real_frames(clip: Path | None, task_name: str | None,
+                 clip_name: str | None = None) -> tuple[torch.Tensor, str]:
+    """Two frames of `clip` (degraded by the task when given) or a smooth synthetic image;
+    the label names the clip `clip_name` (its owner's name for it) when given."""
     if clip is None:
         ys, xs = np.mgrid[0:48, 0:64].astype(np.float32)
         image = np.stack([0.5 + 0.4 * np.sin(xs / 7.0), 0.5 + 0.4 * np.cos(ys / 5.0),
@@ -126,7 +128,7 @@ def _real_frames(clip: Path | None, task_name: str | None) -> tuple[torch.Tensor
     else:
         inputs = [f.astype(np.float32) / 255.0 for f in frames]
     batch = np.stack([np.ascontiguousarray(x.transpose(2, 0, 1)) for x in inputs])
-    described = f"{len(frames)} frames of {Path(clip).name}"
+    described = f"{len(frames)} frames of {clip_name or Path(clip).name}"
     return torch.from_numpy(batch.astype(np.float32)), (
         described + (f" degraded by {task_name}" if task_name else ""))
 
@@ -247,6 +249,7 @@ def export_bundle(
     *,
     task_name: str | None = None,
     clip: Path | None = None,
+    clip_name: str | None = None,
     resolution: tuple[int, int] = (1280, 720),
     card_extra: dict | None = None,
     latency_runs: int = 5,
@@ -272,7 +275,7 @@ def export_bundle(
         p.requires_grad_(False)
 
     in_w, in_h = input_size(resolution, scale)
-    real, real_label = _real_frames(Path(clip) if clip else None, task_name)
+    real, real_label = _real_frames(Path(clip) if clip else None, task_name, clip_name)
     with tempfile.TemporaryDirectory(prefix="export-") as tmp_dir:
         tmp = Path(tmp_dir)
         onnx_path, ts_path = tmp / "model.onnx", tmp / "model.torchscript.pt"

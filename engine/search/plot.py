@@ -14,6 +14,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from engine.config import format_count  # noqa: E402
 
 
+def plot_title(report: dict[str, Any]) -> str:
+    """'<task> on <clip>: N scored trials', the clip by its owner's name (a report before
+    `clip.name` existed falls back on the file's name)."""
+    clip = report["clip"].get("name") or Path(report["clip"]["path"]).name
+    trials = sum(1 for t in report["trials"] if t["state"] == "complete")
+    return f"{report['task']['label']} on {clip}: {trials} scored trials"
+
+
 def plot_pareto(report: dict[str, Any], path: Path) -> Path:
     trials = [t for t in report["trials"] if t["state"] == "complete"]
     front = [t for t in report["pareto_front"] if t.get("macs")]
@@ -40,9 +48,7 @@ def plot_pareto(report: dict[str, Any], path: Path) -> Path:
     width, height = report["macs_resolution"]
     ax.set_xlabel(f"MACs per {width}x{height} output frame (log scale)")
     ax.set_ylabel("PSNR-Y on held-out frames (dB)")
-    task = report["task"]["label"]
-    clip = Path(report["clip"]["path"]).name
-    ax.set_title(f"{task} on {clip}: {len(trials)} scored trials")
+    ax.set_title(plot_title(report))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

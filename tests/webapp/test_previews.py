@@ -4,6 +4,7 @@ with Range support to its owner only."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import pytest
@@ -87,6 +88,13 @@ def test_model_bundle_download(client_in: Client, searched: Search, other_user: 
     card = json.loads(archive.read("model_card.json"))
     assert card["architecture"] == searched.report["trials"][0]["arch"]
     assert card["macs"] == searched.report["trials"][0]["macs"]
+    # The clip by its owner's name, never by the random name it is stored under.
+    stored_as = Path(searched.clip.file.name).name
+    assert stored_as != "city_tiny.mp4"
+    assert card["metrics"]["clip"] == "city_tiny.mp4"
+    assert card["parity"]["real_input"] == "2 frames of city_tiny.mp4 degraded by sr_x2"
+    assert stored_as not in archive.read("MODEL_CARD.md").decode()
+    assert stored_as not in json.dumps(card)
     assert client_in.get(f"/searches/{searched.pk}/models/trial-999.zip").status_code == 404
     stranger = Client()
     stranger.force_login(other_user)
@@ -144,3 +152,41 @@ def test_a_queued_preview_cancels_at_once_and_never_starts(
     render_preview_task(preview.pk)  # the worker takes its message later: nothing happens
     preview.refresh_from_db()
     assert preview.status == "cancelled" and not preview.folder.exists()
+
+
+@pytest.mark.django_db
+def test_the_report_and_its_plot_name_the_clip_as_uploaded(searched: Search) -> None:
+    from engine.search.plot import plot_title
+
+    assert searched.report["clip"]["name"] == "city_tiny.mp4"
+    assert Path(searched.report["clip"]["path"]).name != "city_tiny.mp4"  # stored at random
+    assert plot_title(searched.report).startswith("Super-resolution")
+    assert " on city_tiny.mp4: " in plot_title(searched.report)
+
+
+@pytest.mark.django_db
+def test_preview_page_says_which_frames_and_answers_json(
+        client_in: Client, user: User, make_clip: Callable, make_search: Callable) -> None:
+    clip: Clip = make_clip(user)
+    Clip.objects.filter(pk=clip.pk).update(frame_count=120)  # longer than a preview's 60
+    search = make_search(clip)
+    preview = Preview.objects.create(search=search, candidate="trial-1", status="running",
+                                     frames_done=5, frames_total=60)
+    page = client_in.get(f"/previews/{preview.pk}/")
+    html = page.content.decode()
+    assert 'http-equiv="refresh"' not in html  # preview.js follows it instead
+    assert "Rendering the first 60 of 120 frames: 5 done." in html
+    assert "studio/preview.js" in html
+    assert "<h1>trial-1</h1>" in html  # the buttons sit beside the heading, not in it
+    assert "Accept" in page["Vary"]
+    answer = client_in.get(f"/previews/{preview.pk}/", HTTP_ACCEPT="application/json")
+    assert answer["Content-Type"] == "application/json" and "Accept" in answer["Vary"]
+    state = answer.json()
+    assert state["preview"]["status"] == "running" and state["preview"]["frames_done"] == 5
+    assert state["progress"] == "Rendering the first 60 of 120 frames: 5 done."
+    Preview.objects.filter(pk=preview.pk).update(status="ready", result={"frames": 60})
+    ready = client_in.get(f"/previews/{preview.pk}/").content.decode()
+    assert "the first 60 of 120 frames" in ready
+    Clip.objects.filter(pk=clip.pk).update(frame_count=48)
+    Preview.objects.filter(pk=preview.pk).update(result={"frames": 48})
+    assert "all 48 frames" in client_in.get(f"/previews/{preview.pk}/").content.decode()

@@ -53,6 +53,7 @@ def model_bundle(request: HttpRequest, search_id: int, candidate: str) -> HttpRe
     if not bundle.is_file() or bundle.stat().st_mtime < checkpoint.stat().st_mtime:
         try:
             export_bundle(checkpoint, bundle, task_name=config.task, clip=Path(config.clip),
+                          clip_name=search.clip.original_name,
                           resolution=tuple(config.resolution),
                           card_extra=card_metrics(search, candidate))
         except ExportError as error:

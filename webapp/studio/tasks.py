@@ -51,6 +51,7 @@ def engine_config(search: Search) -> SearchConfig:
     return SearchConfig.from_dict({
         **search.config,
         "clip": search.clip.file.path,
+        "clip_name": search.clip.original_name,  # the file's own name is a random one
         "storage": settings.STUDIO_OPTUNA_STORAGE,
         # The creation time keeps a study apart from an older database's search of same pk.
         "study_name": f"studio-search-{search.pk}-{search.created_at:%Y%m%dT%H%M%S%f}",
