@@ -1475,13 +1475,12 @@
   }
 
   function visibleTrials() {
-    const q = state.filter.trim().toLowerCase();
+    const { test, bad } = compiledFilter();
+    renderFilterHint(bad);
     const { key, dir } = state.sort;
     return [...state.trials.values()]
       .filter((t) => !state.frontOnly || state.front.has(t.number))
-      .filter((t) => !q || (t.arch || "").toLowerCase().includes(q) ||
-                     (t.state || "").toLowerCase().includes(q) ||
-                     stateLabel(t).toLowerCase().includes(q))
+      .filter((t) => !test || test(t))
       .sort((a, b) => {
         const va = sortValue(a, key), vb = sortValue(b, key);
         if (va === null && vb === null) return b.number - a.number;
@@ -1670,6 +1669,90 @@
     if (state.sort.key === key) state.sort.dir = -state.sort.dir;
     else state.sort = { key, dir: ["arch", "state"].includes(key) ? 1 : -1 };
     renderTable();
+  }
+
+  // ---------------------------------------------------------------- filter
+  // The filter's words, all of which a row must match (AND): `psnr>31`, `macs<2G`, `rung=3`,
+  // `state:complete`, `op:dwsep`, or plain text (architecture, state). A bare number reads
+  // in its column's unit (`macs<2` is 2 G, `params<20` 20 K); k, M and G suffixes are
+  // absolute.
+  const FILTER_FIELDS = {
+    psnr: { value: (t) => t.psnr, unit: 1 },
+    ssim: { value: (t) => t.ssim, unit: 1 },
+    macs: { value: (t) => t.macs, unit: 1e9 },
+    params: { value: (t) => t.params, unit: 1e3 },
+    latency: { value: (t) => t.latency_ms, unit: 1 },
+    train: { value: (t) => t.train_seconds, unit: 1 },
+    steps: { value: (t) => t.steps, unit: 1 },
+    rung: { value: (t) => (scoredTrial(t) ? rungOf(t) + 1 : null), unit: 1 }, // as shown: 1-based
+    width: { value: (t) => { const m = /^w(\d+)/.exec(t.arch || ""); return m ? Number(m[1]) : null; },
+             unit: 1 },
+    number: { value: (t) => t.number, unit: 1 },
+  };
+  const FILTER_ALIASES = { "#": "number", trial: "number", lat: "latency", latency_ms: "latency",
+                           w: "width", time: "train", train_seconds: "train" };
+  const FILTER_TEXT = {
+    state: (t) => [t.state || "", stateLabel(t)],
+    arch: (t) => [t.arch || ""],
+    op: (t) => [t.arch || ""],
+  };
+  const SUFFIX = { k: 1e3, m: 1e6, g: 1e9 };
+  const COMPARE = {
+    ">": (a, b) => a > b, "<": (a, b) => a < b, ">=": (a, b) => a >= b,
+    "<=": (a, b) => a <= b, "=": (a, b) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)),
+    ":": (a, b) => COMPARE["="](a, b), "!=": (a, b) => !COMPARE["="](a, b),
+  };
+
+  /** One word of the filter as a test of a row, or null where it is not understood. */
+  function filterTerm(word) {
+    const m = /^([a-z_#]+)(>=|<=|!=|>|<|=|:)(.*)$/i.exec(word);
+    if (!m) return (t) => textOf(t).includes(word); // plain text
+    const name = m[1].toLowerCase();
+    const field = FILTER_ALIASES[name] || name;
+    const op = m[2], raw = m[3];
+    if (FILTER_TEXT[field]) {
+      if (!raw || ![":", "=", "!="].includes(op)) return null;
+      const has = (t) => FILTER_TEXT[field](t).some((v) => v.toLowerCase().includes(raw));
+      return op === "!=" ? (t) => !has(t) : has;
+    }
+    const spec = FILTER_FIELDS[field];
+    const n = /^(-?\d*\.?\d+)([kmg])?$/i.exec(raw);
+    if (!spec || !n) return null;
+    const bound = Number(n[1]) * (n[2] ? SUFFIX[n[2].toLowerCase()] : spec.unit);
+    return (t) => {
+      const v = spec.value(t);
+      return v != null && isFinite(v) && COMPARE[op](v, bound);
+    };
+  }
+  function textOf(t) {
+    return ((t.arch || "") + " " + (t.state || "") + " " + stateLabel(t)).toLowerCase();
+  }
+
+  let filterCache = { text: null, test: null, bad: [] };
+  /** The filter as one test (null: no filter) and the words it did not understand. */
+  function compiledFilter() {
+    const text = state.filter;
+    if (filterCache.text === text) return filterCache;
+    // "psnr > 31" is one word: spaces around an operator are dropped first.
+    const words = text.trim().toLowerCase().replace(/\s*(>=|<=|!=|>|<|=|:)\s*/g, "$1")
+      .split(/\s+/).filter(Boolean);
+    const tests = [], bad = [];
+    for (const word of words) {
+      const test = filterTerm(word);
+      if (test) tests.push(test); else bad.push(word);
+    }
+    filterCache = { text, bad, test: tests.length ? (t) => tests.every((f) => f(t)) : null };
+    return filterCache;
+  }
+  let filterSyntax = null; // the template's hint: the syntax, said once
+  function renderFilterHint(bad) {
+    const hint = $("sp-filter-hint");
+    if (filterSyntax == null) filterSyntax = hint.textContent;
+    const text = bad.length ? "not understood: " + bad.join(", ") + " (try " +
+      "psnr>31, macs<2G, state:complete)" : filterSyntax;
+    if (hint.textContent !== text) hint.textContent = text;
+    hint.classList.toggle("sp-filter-bad", bad.length > 0);
+    $("sp-filter").setAttribute("aria-invalid", String(bad.length > 0));
   }
 
   // ---------------------------------------------------------------- selection and detail

@@ -448,6 +448,14 @@ def test_rungs_are_shown_honestly(page: Any, studio: Studio, shots: Path) -> Non
     front = made["front"]
     assert front and set(front) <= top and 5 not in front, made
 
+    # The filter reads rungs as the table shows them, 1-based.
+    page.fill("#sp-filter", "rung=3")
+    expect(rows).to_have_count(len(top))
+    page.fill("#sp-filter", "rung<3 state:complete")  # not #4, running on to the top rung
+    expect(rows).to_have_count(len(lower - {4}))
+    page.fill("#sp-filter", "")
+    expect(rows).to_have_count(12)
+
     # The Rung column: "3/3 · 4,800" and so on; the PSNR at every rung in the tooltip.
     def rung_cell(n: int) -> str:
         return page.locator(f"#sp-rows tr[data-trial='{n}'] td:nth-child(4)").text_content()
@@ -635,3 +643,64 @@ def test_the_selected_trial_is_in_the_address(page: Any, studio: Studio) -> None
     page.goto(f"{studio.url}/searches/{search}/#trial-2")
     expect(page.locator("#sp-rows tr[data-trial='2']")).to_have_attribute("aria-selected", "true")
     expect(page).to_have_url(re.compile(r"\?trial=2$"))
+
+
+def test_the_filter_understands_comparisons(page: Any, studio: Studio, shots: Path) -> None:
+    """Issue 11 item 7: `psnr>31`, `macs<2G` (or `macs<2`, in the column's unit),
+    `state:rejected`, plain words, all combined with spaces (AND); a word it cannot read is
+    named in the hint under the filter, which otherwise shows the syntax."""
+    search = studio.new_search("Numeric filter", n_trials=16)
+    studio.driver("baselines", search=search)
+    made = studio.driver("trials", search=search, numbers=list(range(16)), n_trials=16,
+                         progress=False, reject=[3, 9])["trials"]
+    open_search(page, studio, search)
+    expect_rows(page, 16)
+    hint = page.locator("#sp-filter-hint")
+    expect(hint).to_contain_text("psnr>31")
+    expect(hint).to_contain_text("macs<2G")
+
+    def shown() -> list[int]:
+        return sorted(int(n) for n in page.evaluate(
+            "[...document.querySelectorAll('#sp-rows > tr')].map(tr => tr.dataset.trial)"))
+
+    def expect_shown(numbers: list[int]) -> None:
+        expect(page.locator("#sp-rows > tr")).to_have_count(len(numbers))
+        assert shown() == sorted(numbers), (shown(), sorted(numbers))
+
+    trained = [t for t in made if t["psnr"] is not None]
+    above = [t["number"] for t in trained if t["psnr"] > 31]
+    cheap = [t["number"] for t in made if t["macs"] < 2e9]
+    assert 0 < len(above) < len(trained) and 0 < len(cheap) < len(made), made
+    page.fill("#sp-filter", "psnr>31")
+    expect_shown(above)
+    page.fill("#sp-filter", "macs<2G")
+    expect_shown(cheap)
+    page.fill("#sp-filter", "macs < 2")  # spaces around the operator; the column's unit, G
+    expect_shown(cheap)
+    page.fill("#sp-filter", "psnr>31 macs<2G")
+    expect_shown(sorted(set(above) & set(cheap)))
+    expect(page.locator("#sp-count")).to_have_text(f"{len(set(above) & set(cheap))} of 16")
+    page.fill("#sp-filter", "state:rejected")
+    expect_shown([3, 9])
+    word = "dwsep"
+    with_word = [t["number"] for t in trained if word in t["arch"] and t["psnr"] > 31]
+    page.fill("#sp-filter", f"psnr>31 {word}")
+    expect_shown(with_word)
+    page.fill("#sp-filter", "op:dwsep psnr>=31")
+    expect_shown([t["number"] for t in trained if word in t["arch"] and t["psnr"] >= 31])
+    expect(page.locator("#sp-filter")).to_have_attribute("aria-invalid", "false")
+    shot(page, shots, "11-filter", clip=_trials_clip(page))
+
+    page.fill("#sp-filter", "psnr>abc")
+    expect(hint).to_contain_text("not understood: psnr>abc")
+    expect(page.locator("#sp-filter")).to_have_attribute("aria-invalid", "true")
+    page.fill("#sp-filter", "")
+    expect_rows(page, 16)
+    expect(hint).to_contain_text("psnr>31")
+
+
+def _trials_clip(page: Any) -> dict[str, float]:
+    page.locator(".sp-trials").scroll_into_view_if_needed()
+    box = page.locator(".sp-trials").bounding_box()
+    return {"x": box["x"] - 8, "y": box["y"] - 8, "width": box["width"] + 16,
+            "height": min(box["height"], 520) + 16}
