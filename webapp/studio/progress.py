@@ -27,6 +27,7 @@ from engine.events import (
 from webapp.studio.broadcast import group_send
 from webapp.studio.models import Search, SearchEvent, Trial
 from webapp.studio.transient import retrying
+from webapp.studio.watchdog import beat
 
 TRIAL_FIELDS = ("state", "arch", "genome", "psnr", "ssim", "macs", "params", "latency_ms",
                 "steps", "train_seconds", "rung", "rungs", "promoting")
@@ -81,9 +82,11 @@ def _record_event(search_id: int, kind: str, payload: dict[str, Any]) -> dict[st
 def apply_event(search: Search, kind: str, payload: dict[str, Any], seq: int) -> None:
     now = timezone.now()
     if kind == "search_started":
+        # Running from now, and alive now: the watchdog counts silence from here, not from
+        # a beat before the (possibly long) preparation.
         changes: dict[str, Any] = {"status": Search.Status.RUNNING,
                                    "study_name": payload["study_name"],
-                                   "started_at": search.started_at or now}
+                                   "started_at": search.started_at or now, "heartbeat_at": now}
         if payload.get("evaluations_planned"):
             changes["evaluations_planned"] = payload["evaluations_planned"]
         if payload.get("device"):
@@ -155,6 +158,7 @@ class StudioSink:
         self.n_finished: int | None = None  # the engine's count when the run ended
 
     def emit(self, event: Event) -> None:
+        beat(self.search_id)  # any event is a sign of life (rate-limited)
         if isinstance(event, SearchFinished):
             self.n_finished = event.n_finished
         payload = event.to_dict()
