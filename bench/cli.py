@@ -28,6 +28,7 @@ SECTIONS = {
     "live": "bench.live_path",
     "bodies": "bench.request_bodies",
     "jobs": "bench.job_latency",
+    "load": "bench.live_load",
 }
 
 
