@@ -129,6 +129,7 @@
     pace: { ms: 0, steps: 0 },
     seen: { rungSteps: null, evaluationsDone: null, evaluationsPlanned: null }, // from events
     fresh: new Map(), // number -> ms when it arrived (rings and row flashes)
+    curves: new Map(), // number -> [{rung, step, loss}]: its training loss, seen live
     front: new Set(),
     note: "", // why a search ended early (search_done's reason), seen live
   };
@@ -325,6 +326,7 @@
         notePace(run, ev.step, now);
         run.step = ev.step; run.steps = ev.steps; run.loss = ev.loss;
         if (ev.loss != null && isFinite(ev.loss)) run.losses.push(ev.loss);
+        keepCurve(ev, run);
         state.training.set(ev.number, run);
         if (!state.trials.has(ev.number)) {
           state.trials.set(ev.number, { number: ev.number, state: "running", arch: "", seq: 0 });
@@ -608,6 +610,7 @@
     computeFront();
     // The chart first: creating it measures the page, still laid out before these writes.
     renderChart();
+    renderHistory();
     renderHeader();
     renderOverview();
     renderTable();
@@ -1463,6 +1466,186 @@
     ringTimer = requestAnimationFrame(tick);
   }
 
+  // ---------------------------------------------------------------- optimization history
+  // Best PSNR so far and the hypervolume of the top-rung front against trial number (as
+  // optuna-dashboard's history plot), from the rows the page holds. The chart is made when
+  // its panel first comes into view: a cold page draws its scatter and table first.
+  const HS = { VALUES: 0, LOWER: 1, BEST: 2, HV: 3 };
+  let historyChart = null;
+  let historyWanted = false;
+  let historySig = null;
+
+  /** Adds (gain, log cost) to a front (cheapest first) and returns its hypervolume up to
+   * `ceiling`, as engine/search/pareto.py sweeps it; null when the point is dominated. */
+  function addToFront(front, q, c, ceiling) {
+    if (front.some((f) => f.q >= q && f.c <= c)) return null;
+    for (let i = front.length - 1; i >= 0; i--) {
+      if (front[i].q <= q && front[i].c >= c) front.splice(i, 1);
+    }
+    front.push({ q, c });
+    front.sort((a, b) => a.c - b.c);
+    let area = 0, best = 0;
+    for (const f of front) { area += (f.q - best) * (ceiling - f.c); best = f.q; }
+    return area;
+  }
+
+  /** The history's points: each scored trial's PSNR (top rung, lower rungs apart), the best
+   * of the verdict pool so far, and its front's hypervolume over (PSNR gain over the
+   * reference, log10 cost) up to the budget, else the costliest trial seen. */
+  function historySeries() {
+    const field = cost().field;
+    const ref = referenceBaseline();
+    const refPsnr = ref && ref.psnr != null ? ref.psnr : null;
+    const all = [...state.trials.values()];
+    const ceiling = Math.log10(costBudget() ||
+      all.reduce((m, t) => (t[field] > m ? t[field] : m), 1));
+    const values = [], lower = [], best = [], hv = [];
+    const front = [];
+    let top = -Infinity, area = 0, last = null;
+    for (const t of all.filter(scoredTrial).sort((a, b) => a.number - b.number)) {
+      (atTop(t) ? values : lower).push({ x: t.number, y: t.psnr, trial: t.number });
+      last = t.number;
+      if (!inVerdictPool(t)) continue;
+      top = Math.max(top, t.psnr);
+      best.push({ x: t.number, y: top });
+      if (refPsnr == null) continue;
+      if (t[field] > 0 && Math.log10(t[field]) < ceiling) {
+        const now = addToFront(front, t.psnr - refPsnr, Math.log10(t[field]), ceiling);
+        if (now != null) area = now;
+      }
+      hv.push({ x: t.number, y: area });
+    }
+    // The lines run on to the last trial: the best so far holds until a better one comes.
+    if (best.length && last > best[best.length - 1].x) best.push({ x: last, y: top });
+    if (hv.length && last > hv[hv.length - 1].x) hv.push({ x: last, y: area });
+    return { data: [values, lower, best, hv], refName: ref ? baselineName(ref.name) : null };
+  }
+
+  function renderHistory() {
+    if (!historyWanted || typeof Chart === "undefined") return;
+    const sig = chartSignature;
+    if (sig === historySig && historyChart) return;
+    historySig = sig;
+    const { data, refName } = historySeries();
+    $("sp-history-empty").hidden = data[HS.VALUES].length + data[HS.LOWER].length > 0;
+    const multi = multiRung();
+    const hvLabel = "hypervolume" + (refName ? " (over " + refName + ", log " +
+      (costKey() === "macs" ? "MACs" : costKey()) + ")" : "");
+    if (historyChart) {
+      historyChart.data.datasets.forEach((d, i) => { d.data = data[i]; });
+      historyChart.data.datasets[HS.VALUES].label = multi ? "PSNR at the top rung" : "PSNR of each trial";
+      historyChart.data.datasets[HS.HV].label = hvLabel;
+      historyChart.update("none");
+      return;
+    }
+    historyChart = new Chart($("sp-history"), {
+      type: "scatter",
+      data: {
+        datasets: [
+          { label: multi ? "PSNR at the top rung" : "PSNR of each trial", data: data[HS.VALUES],
+            backgroundColor: colors.dominated, borderColor: "rgba(255,255,255,0.9)",
+            borderWidth: 1, pointRadius: 3.5, yAxisID: "y", order: 2 },
+          { label: "PSNR at a lower rung", data: data[HS.LOWER], backgroundColor: HOLLOW,
+            borderColor: colors.lower, borderWidth: 1.25, pointRadius: 3.5, yAxisID: "y",
+            order: 3, hidden: !multi },
+          { label: "best PSNR so far", data: data[HS.BEST], showLine: true, stepped: "before",
+            borderColor: colors.front, backgroundColor: colors.front, borderWidth: 2,
+            pointRadius: 0, pointHitRadius: 6, yAxisID: "y", order: 1 },
+          { label: hvLabel, data: data[HS.HV], showLine: true, stepped: "before",
+            borderColor: colors.fresh, backgroundColor: colors.fresh, borderWidth: 2,
+            borderDash: [6, 3], pointRadius: 0, pointHitRadius: 6, yAxisID: "y2", order: 0 },
+        ],
+      },
+      options: {
+        animation: false, // redrawn in place as trials arrive
+        maintainAspectRatio: false,
+        parsing: false,
+        normalized: true,
+        interaction: { mode: "nearest", intersect: false, axis: "x" },
+        scales: {
+          x: { type: "linear", title: { display: true, text: "trial number" },
+               ticks: { precision: 0 }, grid: { color: colors.grid }, border: { display: false } },
+          y: { title: { display: true, text: "PSNR (dB)" }, grid: { color: colors.grid },
+               border: { display: false }, ticks: { callback: (v) => Number(v).toFixed(1) } },
+          y2: { position: "right", beginAtZero: true, title: { display: true, text: "hypervolume" },
+                grid: { display: false }, border: { display: false } },
+        },
+        plugins: {
+          // Chart.js's stepped "before" runs across at the old value, then up at the new
+          // point: a best holds until a better trial comes.
+          legend: { position: "bottom", labels: { usePointStyle: true, boxHeight: 7,
+                    filter: (item) => item.datasetIndex !== HS.LOWER || multiRung() } },
+          title: false, subtitle: false, decimation: false, colors: false, zoom: false,
+          tooltip: {
+            callbacks: {
+              title: (items) => (items.length ? "trial #" + items[0].parsed.x : ""),
+              label: (item) => item.dataset.yAxisID === "y2"
+                ? item.dataset.label + ": " + item.parsed.y.toFixed(3)
+                : item.dataset.label + ": " + fmtPsnr(item.parsed.y) + " dB",
+            },
+          },
+        },
+        onClick(event, elements) {
+          const hit = elements.find((e) => e.datasetIndex === HS.VALUES || e.datasetIndex === HS.LOWER);
+          if (hit) select(historyChart.data.datasets[hit.datasetIndex].data[hit.index].trial, true);
+        },
+      },
+    });
+  }
+
+  function watchHistory() {
+    const panel = $("sp-history-panel");
+    const show = () => { historyWanted = true; renderHistory(); };
+    if (!("IntersectionObserver" in window)) { show(); return; }
+    const seen = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) { seen.disconnect(); show(); }
+    });
+    seen.observe(panel);
+  }
+
+  // ---------------------------------------------------------------- learning curves
+  // Each trial's training loss as its progress events came, kept after it ends while the
+  // page is open (the server keeps no per-step losses): shown in the trial's detail.
+  const CURVE_MAX = 600; // points a curve keeps: beyond, every other one is dropped
+
+  function keepCurve(ev, run) {
+    if (ev.loss == null || !isFinite(ev.loss)) return;
+    let curve = state.curves.get(ev.number);
+    if (!curve) { curve = []; state.curves.set(ev.number, curve); }
+    curve.push({ rung: run.rung || 0, step: ev.step, loss: ev.loss });
+    if (curve.length > CURVE_MAX) state.curves.set(ev.number, curve.filter((_, i) => i % 2 === 0));
+  }
+
+  /** A trial's loss against step, one line per rung, as a small SVG with its range in words. */
+  function lossCurve(curve) {
+    const NS = "http://www.w3.org/2000/svg";
+    const w = 300, h = 84, pad = 3;
+    const maxStep = Math.max(...curve.map((p) => p.step), 1);
+    const lo = Math.min(...curve.map((p) => p.loss)), hi = Math.max(...curve.map((p) => p.loss));
+    const span = hi - lo || 1;
+    const svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("class", "sp-curve");
+    svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+    svg.setAttribute("preserveAspectRatio", "none");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", "training loss against step");
+    const rungs = [...new Set(curve.map((p) => p.rung))].sort((a, b) => a - b);
+    for (const rung of rungs) {
+      const points = curve.filter((p) => p.rung === rung);
+      const line = document.createElementNS(NS, "polyline");
+      line.setAttribute("points", points.map((p) => ((p.step / maxStep) * (w - 2 * pad) + pad)
+        .toFixed(1) + "," + (h - pad - ((p.loss - lo) / span) * (h - 2 * pad)).toFixed(1)).join(" "));
+      line.setAttribute("data-rung", rung);
+      if (rung !== rungs[rungs.length - 1]) line.setAttribute("class", "sp-curve-earlier");
+      svg.append(line);
+    }
+    const first = curve[0], lastPoint = curve[curve.length - 1];
+    return [svg, el("p", { class: "sp-muted sp-curve-note",
+      text: "loss " + first.loss.toPrecision(3) + " → " + lastPoint.loss.toPrecision(3) +
+        " over " + fmtInt(maxStep) + " steps" + (rungs.length > 1 ? " (" + rungs.length +
+        " rungs; earlier ones lighter)" : "") + " · seen on this page since it opened" })];
+  }
+
   // ---------------------------------------------------------------- table
   const rows = new Map(); // number -> <tr>
   const tbody = $("sp-rows");
@@ -1773,7 +1956,7 @@
     if (state.selected == null) url.searchParams.delete("trial");
     else url.searchParams.set("trial", String(state.selected));
     if (/^#trial-\d+$/.test(url.hash)) url.hash = ""; // the issue's spelling, read on load
-    if (url.href !== location.href) history.replaceState(history.state, "", url.href);
+    if (url.href !== location.href) window.history.replaceState(window.history.state, "", url.href);
   }
   /** The trial a link names: ?trial=N, or #trial-N. */
   function linkedTrial() {
@@ -1835,8 +2018,10 @@
       return;
     }
     const below = t.state === "complete" && belowReference(t);
+    const curve = state.curves.get(t.number);
+    // A running trial's curve grows with each progress event (it has no forms to keep).
     const detailSig = t.seq + "/" + (t.genome === undefined ? "-" : "g") + "/" + below + "/" +
-      promoting(t) + "/" + RUNGS.length;
+      promoting(t) + "/" + RUNGS.length + "/" + (curve ? (t.state === "running" ? curve.length : "c") : "");
     if (box.dataset.trial === String(t.number) && box.dataset.sig === detailSig &&
         box.dataset.front === String(state.front.has(t.number))) return;
     box.dataset.trial = t.number;
@@ -1936,6 +2121,10 @@
       parts.push(el("ul", { class: "sp-compare" }, ...compare.map((c) => el("li", { text: c }))));
     }
     if (t.reason) parts.push(el("p", { class: "sp-reason", text: t.reason }));
+    if (curve && curve.length > 1) {
+      parts.push(el("h3", { class: "sp-subhead", text: "Training loss" }));
+      parts.push(...lossCurve(curve));
+    }
 
     const g = t.genome;
     if (g === undefined) { // a slim row: its genome is read now
@@ -2069,6 +2258,7 @@
       applySnapshot(embedded);
       resume = embedded.search.seq;
     }
+    watchHistory();
     connect(); // adopts the socket search_socket.js opened, and what it already received
     scheduleRender(); // the embedded snapshot, drawn at once: the socket brings only changes
     if (state.selected != null) {

@@ -704,3 +704,62 @@ def _trials_clip(page: Any) -> dict[str, float]:
     box = page.locator(".sp-trials").bounding_box()
     return {"x": box["x"] - 8, "y": box["y"] - 8, "width": box["width"] + 16,
             "height": min(box["height"], 520) + 16}
+
+
+HISTORY = "Chart.getChart(document.getElementById('sp-history'))"
+
+
+def history_series(page: Any) -> list[list[list[float]]]:
+    return page.evaluate(f"{HISTORY}.data.datasets.map(d => d.data.map(p => [p.x, p.y]))")
+
+
+def test_history_plot_and_loss_curves_follow_the_trials(page: Any, studio: Studio,
+                                                       shots: Path) -> None:
+    """Issue 11 (peers): the optimization history, best PSNR so far and the front's
+    hypervolume against trial number, drawn from the rows and updated live; each trial's
+    training loss, seen live, stays in its detail after it ends."""
+    search = studio.new_search("History", n_trials=14)
+    studio.driver("baselines", search=search)
+    made = studio.driver("trials", search=search, numbers=list(range(6)), n_trials=14,
+                         progress=False)["trials"]
+    open_search(page, studio, search)
+    expect_rows(page, 6)
+    page.locator("#sp-history-panel").scroll_into_view_if_needed()
+    page.wait_for_function(f"{HISTORY} !== undefined")
+    values, _lower, best, hv = history_series(page)
+    assert sorted(x for x, _ in values) == list(range(6))
+    ys = [y for _, y in best]
+    assert ys == sorted(ys) and abs(ys[-1] - max(t["psnr"] for t in made)) < 1e-9, best
+    assert best[-1][0] == 5  # the line runs on to the last trial
+    hvs = [y for _, y in hv]
+    assert hvs == sorted(hvs) and hvs[-1] > 0, hv
+    expect(page.locator("#sp-history-empty")).to_be_hidden()
+    chart_id = page.evaluate(f"{HISTORY}.id")
+
+    # More trials, with their progress: the history grows in place, live.
+    studio.driver("trials", search=search, numbers=list(range(6, 12)), n_trials=14,
+                  progress=True)
+    expect_rows(page, 12)
+    page.wait_for_function(f"{HISTORY}.data.datasets[0].data.length === 12")
+    assert page.evaluate(f"{HISTORY}.id") == chart_id, "the history chart was re-created"
+    values, _lower, best, hv = history_series(page)
+    assert best[-1][0] == 11 and [y for _, y in hv] == sorted(y for _, y in hv)
+    shot(page, shots, "12-history", clip=_panel_clip(page, "#sp-history-panel"))
+
+    # Trial 8 trained with progress events while the page was open: its loss curve stays.
+    page.locator("#sp-rows tr[data-trial='8']").click()
+    curve = page.locator("#sp-detail svg.sp-curve polyline")
+    expect(curve).to_have_count(1)
+    assert len(curve.get_attribute("points").split()) == 2  # steps 150 and 300
+    expect(page.locator("#sp-detail .sp-curve-note")).to_contain_text("over 300 steps")
+    # Trial 2 trained before the page opened: no curve is made up for it.
+    page.locator("#sp-rows tr[data-trial='2']").click()
+    expect(page.locator("#sp-detail .sp-detail-title")).to_contain_text("#2")
+    expect(page.locator("#sp-detail svg.sp-curve")).to_have_count(0)
+
+
+def _panel_clip(page: Any, selector: str) -> dict[str, float]:
+    page.locator(selector).scroll_into_view_if_needed()
+    box = page.locator(selector).bounding_box()
+    return {"x": box["x"] - 8, "y": box["y"] - 8, "width": box["width"] + 16,
+            "height": box["height"] + 16}
