@@ -234,7 +234,10 @@ def run_search(
         except SearchCancelled:
             pass
     state = read_state(study, config)
-    complete = state.settled() and not missing_baselines(study, config)
+    # Complete: nothing more to start, run or promote. A cancel in the first trial leaves the
+    # rungs settled (nothing under way) with candidates still wanted: not complete.
+    complete = (state.settled() and not state.wants_new()
+                and not missing_baselines(study, config))
     report = build_report(study, data, baselines_of(study, data),
                           wall_seconds=time.time() - started, complete=complete)
     report_path = ""

@@ -119,15 +119,32 @@ def test_cancel_needs_post_and_csrf_then_requests_the_stop(
     search.refresh_from_db()
     assert not search.cancel_requested and search.event_seq == 0
 
+    Search.objects.filter(pk=search.pk).update(status=Search.Status.RUNNING)
     response = post(client, token, "search_cancel", search)
     assert response.status_code == 200
     assert response.json()["search"]["cancel_requested"] is True
-    assert response.json()["search"]["status"] == "queued"  # the worker says when it stopped
+    assert response.json()["search"]["status"] == "running"  # the worker says when it stopped
     assert list(search.events.values_list("kind", flat=True)) == ["cancel_requested"]
     # A form post (no JSON accept) goes back to the search page.
     response = client.post(url, {"csrfmiddlewaretoken": token})
     assert response.status_code == 302
     assert response["Location"] == reverse("studio:search_detail", args=[search.pk])
+
+
+def test_a_queued_search_cancels_at_once_and_its_task_then_does_nothing(
+        csrf_client: tuple[Client, str], search: Search) -> None:
+    """Nothing runs yet, so nothing must stop: it ends now, not when a worker frees up."""
+    from webapp.studio.tasks import launch_search
+
+    client, token = csrf_client
+    response = post(client, token, "search_cancel", search)
+    assert response.json()["search"]["status"] == "cancelled"
+    assert list(search.events.values_list("kind", flat=True)) == ["cancel_requested",
+                                                                  "search_cancelled"]
+    launch_search(search.pk)  # its queued task, taken by a worker later
+    search.refresh_from_db()
+    assert search.status == Search.Status.CANCELLED
+    assert search.events.count() == 2  # no second "cancelled"
 
 
 def test_cancel_of_an_ended_search_changes_nothing(csrf_client: tuple[Client, str],

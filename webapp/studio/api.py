@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from engine.config import ConfigError
@@ -89,6 +90,13 @@ def search_cancel(request: HttpRequest, search_id: int) -> HttpResponse:
     if search.is_active:
         Search.objects.filter(pk=search.pk).update(cancel_requested=True)
         announce(search.pk, "cancel_requested", {})
+        # Still waiting for a worker: nothing runs to stop, so it ends now (its queued task
+        # then finds it ended), instead of when the jobs ahead of it let a worker take it.
+        if Search.objects.filter(pk=search.pk, status=Search.Status.QUEUED).update(
+                status=Search.Status.CANCELLED, finished_at=timezone.now()):
+            search.refresh_from_db()
+            announce(search.pk, "search_cancelled", {"finished": search.finished_trials,
+                                                     "status": search.status})
     return _back(request, search)
 
 

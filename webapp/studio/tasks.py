@@ -91,10 +91,14 @@ def launch_search(search_id: int) -> None:
                       f"search {search_id}: loading it")
     if search is None:
         return  # deleted before it started (deletion.py)
+    if not search.is_active:
+        return  # cancelled while it waited (api.search_cancel ended it then)
     beat(search_id, force=True)
     if search.cancel_requested:
-        Search.objects.filter(pk=search_id).update(status=Search.Status.CANCELLED)
-        announce(search_id, "search_cancelled", {"finished": search.finished_trials})
+        if Search.objects.filter(pk=search_id, status__in=(
+                Search.Status.QUEUED, Search.Status.RUNNING)).update(
+                status=Search.Status.CANCELLED):
+            announce(search_id, "search_cancelled", {"finished": search.finished_trials})
         return
     try:
         config = engine_config(search)
