@@ -34,8 +34,12 @@ def test_vendored_libraries_carry_licence_and_version() -> None:
         assert version in (path / "README.md").read_text()
 
 
+STUDIO = REPO / "static" / "studio"
+MODULES = sorted(STUDIO.glob("search_*.js"))  # search.js's modules, search_socket.js and co.
+
+
 def test_scripts_reference_no_remote_host() -> None:
-    for path in [REPO / "static/studio/search.js", REPO / "static/studio/search.css"]:
+    for path in [STUDIO / "search.js", STUDIO / "search.css", *MODULES]:
         text = path.read_text()
         assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", text), path
 
@@ -98,10 +102,45 @@ def test_search_page_embeds_a_slim_snapshot_and_opens_its_socket_early(
     assert snapshot["search"]["id"] == search.pk and snapshot["search"]["seq"] == 1
     assert [(t["number"], t["state"]) for t in snapshot["trials"]] == [(0, "running")]
     assert "genome" not in snapshot["trials"][0]
-    scripts = re.findall(r'<script src="([^"]+)"', html)
+    scripts = re.findall(r'<script (?:type="module" )?src="([^"]+)"', html)
     assert scripts.index("/static/studio/search_socket.js") < min(
         i for i, s in enumerate(scripts) if "chart.umd" in s or s.endswith("/search.js"))
-    # All deferred from the head: fetched while the big snapshot still arrives, run in order.
+    # All deferred from the head: fetched while the big snapshot still arrives, run in order;
+    # search.js last, an ES module (deferred by nature), after the libraries it uses.
     head = html[:html.index("</head>")]
-    assert len(scripts) == 5 and all(f'<script src="{s}" defer></script>' in head
-                                     for s in scripts), scripts
+    assert len(scripts) == 5 and scripts[-1] == "/static/studio/search.js", scripts
+    assert all(f'<script src="{s}" defer></script>' in head for s in scripts[:-1]), scripts
+    assert '<script type="module" src="/static/studio/search.js"></script>' in head
+    # Every module in search.js's import graph is preloaded, so none waits for its importer.
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="/static/studio/([^"]+)">', head))
+    assert preloaded == module_graph("search.js") - {"search.js"}, preloaded
+
+
+def module_graph(entry: str) -> set[str]:
+    """The files `entry` imports, transitively (relative imports in static/studio/)."""
+    seen, todo = set(), [entry]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        text = (STUDIO / name).read_text()
+        todo += re.findall(r'^import [^;]*? from "\./([\w.]+)";', text, re.M | re.S)
+    return seen
+
+
+def test_search_page_modules_import_what_exists_and_each_other_only() -> None:
+    """The page's ES modules: every import names a module that exists and exports the name;
+    no module is left out of search.js's graph."""
+    graph = module_graph("search.js")
+    assert graph == {"search.js"} | {p.name for p in MODULES} - {"search_socket.js",
+                                                                  "search_new.js"}, graph
+    for name in graph:
+        text = (STUDIO / name).read_text()
+        for names, module in re.findall(r'^import \{([^}]*)\} from "\./([\w.]+)";', text,
+                                        re.M | re.S):
+            exported = (STUDIO / module).read_text()
+            for imported in (n.strip() for n in names.split(",") if n.strip()):
+                assert re.search(r"^export (?:async )?(?:function|const|let) " +
+                                 re.escape(imported) + r"(?![\w$])", exported, re.M), (
+                    f"{name} imports {imported} from {module}, which does not export it")
