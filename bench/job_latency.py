@@ -612,7 +612,7 @@ def measure_kill(stack: Stack, user: User, log: Callable[[str], None]) -> dict[s
             "duplicated_rows": duplicates([t["number"] for t in state["trials"]]),
             "duplicated_counted": duplicates(counted),
             "duplicated_on_socket": duplicates(finishes),
-            "watchdog": "defaults: heartbeat 10 s, stale after 45 s, a look every 15 s"}
+            "watchdog": "defaults: heartbeat 10 s, stale after 30 s, a look every 10 s"}
 
 
 # --- the section ----------------------------------------------------------------------------
@@ -693,7 +693,7 @@ def run(ctx) -> SectionResult:  # noqa: ANN001  # bench.common.BenchContext
               f"{kill['optuna_counted']} / {kill['n_trials']}", kill["lost"],
               kill["duplicated_counted"] + kill["duplicated_rows"]]],
             note="seconds from the SIGKILL; the watchdog at its defaults (heartbeat 10 s, "
-                 "stale after 45 s, a look every 15 s)"))
+                 "stale after 30 s, a look every 10 s)"))
     else:
         targets.append(Target("worker SIGKILL mid-trial to training again",
                               f"<= {REVIVE_GOAL_S:.0f} s", "not measured in --quick", None))
@@ -727,8 +727,8 @@ def run(ctx) -> SectionResult:  # noqa: ANN001  # bench.common.BenchContext
         "else is a miss. "
         + ("Finally the long-jobs worker is SIGKILLed during a trial of a 3-trial search and "
            "a replacement is started at once (as docker-compose's restart policy would); the "
-           "watchdog runs at its defaults (STUDIO_HEARTBEAT_S 10, STUDIO_STALE_AFTER_S 45, "
-           "STUDIO_WATCH_EVERY_S 15), and the search is left to finish by itself, then its "
+           "watchdog runs at its defaults (STUDIO_HEARTBEAT_S 10, STUDIO_STALE_AFTER_S 30, "
+           "STUDIO_WATCH_EVERY_S 10), and the search is left to finish by itself, then its "
            "stored trials are counted. " if kill else
            "The SIGKILL stage is skipped in --quick (it waits about a minute for the "
            "watchdog). ")

@@ -161,8 +161,8 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
 # A running search's workers beat every STUDIO_HEARTBEAT_S; every worker process's watchdog
 # queues again a running search silent for STUDIO_STALE_AFTER_S (webapp.studio.watchdog).
 STUDIO_HEARTBEAT_S = env_int("STUDIO_HEARTBEAT_S", 10)
-STUDIO_STALE_AFTER_S = env_int("STUDIO_STALE_AFTER_S", 45)
-STUDIO_WATCH_EVERY_S = env_int("STUDIO_WATCH_EVERY_S", 15)
+STUDIO_STALE_AFTER_S = env_int("STUDIO_STALE_AFTER_S", 30)
+STUDIO_WATCH_EVERY_S = env_int("STUDIO_WATCH_EVERY_S", 10)
 
 # HTTPS behind a reverse proxy that terminates TLS and sets X-Forwarded-Proto (STUDIO_HTTPS=1):
 # cookies only over HTTPS, plain HTTP redirected, browsers told to stay on HTTPS for a year.
