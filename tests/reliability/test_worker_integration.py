@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ import pytest
 from studio_harness.http_session import HttpSession
 from studio_harness.processes import run_driver
 from studio_harness.ws_listener import WsListener, print_latency
-from tests.conftest import TINY_CLIP
+from tests.conftest import DATA, TINY_CLIP
 from tests.reliability.conftest import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(databases=[])]
@@ -36,10 +37,11 @@ ENDS = ("search_done", "search_failed", "search_cancelled")
 LATENCY_GUARD_MS = 1000  # a loaded 2-core machine; the numbers printed are the measurement
 
 
-def create_search(stack: Stack, config: dict[str, Any]) -> tuple[dict[str, Any], HttpSession]:
+def create_search(stack: Stack, config: dict[str, Any], clip: Path = TINY_CLIP,
+                  ) -> tuple[dict[str, Any], HttpSession]:
     created = run_driver(stack.env, "create", json.dumps({
         "username": f"user-{uuid.uuid4().hex[:8]}", "password": "correct horse 42",
-        "clip": str(TINY_CLIP), "config": config}))
+        "clip": str(clip), "config": config}))
     return created, HttpSession(stack.port, created["sessionid"])
 
 
@@ -244,3 +246,68 @@ def test_two_workers_share_one_search(stack: Stack) -> None:
     assert not [t for t in state["trials"] if t["state"] == "running"]
     for worker in (first, second):  # each process ran a share of the search
         assert "search_worker" in worker.text() and "succeeded" in worker.text(), worker.tail()
+
+
+def test_a_worker_killed_mid_baseline_heals_by_itself(stack: Stack) -> None:
+    """SIGKILL while a learned baseline trains: the watchdog queues the search again, the
+    dead worker's claim on the baseline lapses, another worker trains it, and the search
+    finishes with its trials and both baselines, with no action by anyone."""
+    n_trials = 2
+    config = {**TINY, "n_trials": n_trials, "learned_baselines": True,
+              "budget": {**TINY["budget"], "steps": KILL_STEPS}}
+    created, http = create_search(stack, config)
+    search_id = created["search"]
+    listener = listen(stack, search_id, http)
+    try:
+        run_driver(stack.env, "launch", str(search_id))
+        listener.wait_event(lambda e: e["kind"] == "baseline_progress", 150,
+                            alive=stack.check_alive)
+        stack.worker.kill()
+        killed_at = time.monotonic()
+        stack.start_worker()
+        end = listener.wait_event(lambda e: e["kind"] in ENDS, 300, alive=stack.check_alive)
+    finally:
+        listener.close()
+    print(f"\n[kill mid-baseline] the search ended {time.monotonic() - killed_at:.1f} s "
+          "after the kill")
+    assert end["kind"] == "search_done", end
+    state = run_driver(stack.env, "dump", str(search_id))
+    assert state["search"]["finished_trials"] == n_trials == state["optuna"]["counted"]
+    learned = {b["name"] for b in state["search"]["baselines"] if b.get("learned")}
+    assert learned == {"espcn", "fsrcnn"}
+    assert not [t for t in state["trials"] if t["state"] == "running"]
+
+
+def test_a_worker_killed_mid_preview_renders_it_again_by_itself(stack: Stack) -> None:
+    """SIGKILL while a preview renders: the watchdog sees it silent and queues it again;
+    the next worker renders it to the end, with no action by anyone."""
+    config = {**TINY, "n_trials": 2, "learned_baselines": False, "prototype_reference": False,
+              "budget": {**TINY["budget"], "steps": 20}}
+    clip = DATA / "video" / "city.mp4"  # 704x576 frames: a render long enough to be killed in
+    created, http = create_search(stack, config, clip)
+    search_id = created["search"]
+    listener = listen(stack, search_id, http)
+    try:
+        run_driver(stack.env, "launch", str(search_id))
+        end = listener.wait_event(lambda e: e["kind"] in ENDS, 180, alive=stack.check_alive)
+        assert end["kind"] == "search_done", end
+        status, body = http.post(f"/searches/{search_id}/previews",
+                                 {"candidate": "trial-0", "mode": "measured"})
+        assert status in (200, 302), body[:300]
+        listener.wait_event(lambda e: e["kind"] == "preview_progress", 120,
+                            alive=stack.check_alive)
+        stack.worker.kill()
+        killed_at = time.monotonic()
+        stack.start_worker()
+        revived = listener.wait_event(lambda e: e["kind"] == "preview_revived", 90,
+                                      alive=stack.check_alive)
+        ready = listener.wait_event(lambda e: e["kind"] in ("preview_ready", "preview_failed"),
+                                    180, alive=stack.check_alive)
+    finally:
+        listener.close()
+    print(f"\n[kill mid-preview] preview {revived['preview']} queued again and "
+          f"{ready['kind']} {time.monotonic() - killed_at:.1f} s after the kill")
+    assert ready["kind"] == "preview_ready", ready
+    preview = http.get_json(f"/previews/{revived['preview']}/")["preview"]
+    assert preview["status"] == "ready"
+    assert preview["result"]["frames"] == preview["frames_total"] == preview["frames_done"] > 1

@@ -128,3 +128,28 @@ def test_a_real_error_still_fails_the_search_at_once(running: Callable[..., Sear
     tasks.search_worker(search.pk)
     search.refresh_from_db()
     assert search.status == Search.Status.FAILED and "internal error: bug" in search.error
+
+
+def test_a_preview_whose_worker_died_is_rendered_again(
+        running: Callable[..., Search], monkeypatch: pytest.MonkeyPatch) -> None:
+    from webapp.studio import previews
+    from webapp.studio.models import Preview
+
+    queued: list[int] = []
+    monkeypatch.setattr(previews.render_preview_task, "delay", lambda pk: queued.append(pk))
+    search = running(silent_s=0, status=Search.Status.FINISHED)
+    old = timezone.now() - timedelta(seconds=watchdog.STALE_AFTER_S + 5)
+    dead = Preview.objects.create(search=search, candidate="trial-0", frames_done=7,
+                                  status=Preview.Status.RUNNING, heartbeat_at=old)
+    alive = Preview.objects.create(search=search, candidate="trial-1",
+                                   status=Preview.Status.RUNNING, heartbeat_at=timezone.now())
+    cancelling = Preview.objects.create(search=search, candidate="trial-2", heartbeat_at=old,
+                                        status=Preview.Status.RUNNING, cancel_requested=True)
+    assert watchdog.revive_stale_previews() == [dead.pk] and queued == [dead.pk]
+    dead.refresh_from_db()
+    assert dead.status == Preview.Status.QUEUED and dead.frames_done == 0
+    assert SearchEvent.objects.filter(search=search, kind="preview_revived").count() == 1
+    assert watchdog.revive_stale_previews() == []  # claimed once
+    for preview in (alive, cancelling):
+        preview.refresh_from_db()
+        assert preview.status == Preview.Status.RUNNING

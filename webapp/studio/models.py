@@ -228,6 +228,9 @@ class Preview(models.Model):
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.MEASURED)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     cancel_requested = models.BooleanField(default=False)  # checked between frames
+    # Last frame rendered (webapp.studio.watchdog): a running preview silent for long lost
+    # its worker and is queued again.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     frames_done = models.PositiveIntegerField(default=0)
     frames_total = models.PositiveIntegerField(default=0)
     result = models.JSONField(null=True, blank=True)  # engine render_preview's summary

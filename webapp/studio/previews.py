@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
@@ -57,12 +58,12 @@ def render_preview_task(preview_id: int) -> None:
     config = engine_config(search)
     group = search.group_name
     if not Preview.objects.filter(pk=preview_id, status=Preview.Status.QUEUED).update(
-            status=Preview.Status.RUNNING):
+            status=Preview.Status.RUNNING, heartbeat_at=timezone.now()):
         return  # cancelled while it waited (or redelivered after it ended): nothing to do
 
     def progress(done: int, total: int) -> None:
         if not Preview.objects.filter(pk=preview_id, cancel_requested=False).update(
-                frames_done=done, frames_total=total):
+                frames_done=done, frames_total=total, heartbeat_at=timezone.now()):
             if Preview.objects.filter(pk=preview_id).exists():
                 raise PreviewCancelled(f"preview {preview_id} was cancelled")
             raise PreviewDeleted(f"preview {preview_id} was deleted")  # stop rendering

@@ -20,7 +20,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, models
 from django.utils import timezone
 
 from webapp.studio.transient import is_transient
@@ -90,10 +90,38 @@ def revive_stale(stale_after_s: float = STALE_AFTER_S) -> list[int]:
     return revived
 
 
+def revive_stale_previews(stale_after_s: float = STALE_AFTER_S) -> list[int]:
+    """Queue again every running preview whose worker stopped rendering (a preview beats
+    at every frame, each well under a second); returns their ids. It renders anew: its
+    files are written to temporary names and renamed, so nothing half-written stays."""
+    from webapp.studio.models import Preview
+    from webapp.studio.previews import render_preview_task
+    from webapp.studio.progress import announce
+
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=stale_after_s)
+    revived = []
+    for pk, search_id, last in Preview.objects.filter(
+            status=Preview.Status.RUNNING, cancel_requested=False).filter(
+            models.Q(heartbeat_at__lt=cutoff) | models.Q(heartbeat_at__isnull=True)).values_list(
+            "pk", "search_id", "heartbeat_at"):
+        claimed = Preview.objects.filter(pk=pk, status=Preview.Status.RUNNING,
+                                         heartbeat_at=last).update(
+            status=Preview.Status.QUEUED, frames_done=0, heartbeat_at=now)
+        if not claimed:
+            continue
+        log.warning("preview %s: no frame for over %.0f s; queued again", pk, stale_after_s)
+        announce(search_id, "preview_revived", {"preview": pk, "reason": REVIVED_REASON})
+        render_preview_task.delay(pk)
+        revived.append(pk)
+    return revived
+
+
 def watch_forever(every_s: float = WATCH_EVERY_S) -> None:
     while True:
         try:
             revive_stale()
+            revive_stale_previews()
         except Exception as error:  # the database may be restarting: try again next round
             if is_transient(error):
                 log.warning("watchdog: %s; next look in %.0f s", type(error).__name__, every_s)
