@@ -60,9 +60,11 @@ function start() {
     const hash = /^#trial-(\d+)$/.exec(location.hash);
     if (hash) select(Number(hash[1]), true);
   });
-  watchHistory();
   startLive(readJSON("sp-snapshot"));
   scheduleRender(); // the embedded snapshot, drawn at once: the socket brings only changes
+  // Watched once that first render (queued before this) laid the table out: before it, the
+  // history panel below the empty table sits in view, and would be made on every cold load.
+  requestAnimationFrame(watchHistory);
   if (state.selected != null) {
     linkSelection();
     // After that first render (queued before this): the linked row shown in its table box.

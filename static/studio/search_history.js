@@ -137,7 +137,12 @@ export function renderHistory() {
 
 export function watchHistory() {
   const panel = $("sp-history-panel");
-  const show = () => { historyWanted = true; renderHistory(); };
+  // Made when the browser is idle: never in the frames that first show the table and scatter.
+  const show = () => {
+    historyWanted = true;
+    if ("requestIdleCallback" in window) requestIdleCallback(renderHistory, { timeout: 500 });
+    else renderHistory();
+  };
   if (!("IntersectionObserver" in window)) { show(); return; }
   const seen = new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting)) { seen.disconnect(); show(); }
