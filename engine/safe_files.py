@@ -79,11 +79,18 @@ def public_message(error: BaseException | str) -> str:
     return ABSOLUTE_PATH.sub(lambda m: Path(m.group(0)).name or "/", first)
 
 
+def first_line(error: object, default: str = "") -> str:
+    """The first non-blank line of an error's text (a log line stays one line), else
+    `default`."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else default
+
+
 def log_disk_full(what: str, error: BaseException) -> None:
     """One line in the server's log: what failed and the original error (paths included)."""
     detail = error.detail if isinstance(error, DiskFull) and error.detail else error
-    first = str(detail).strip().splitlines()[0] if str(detail).strip() else type(detail)
-    log.warning("%s: out of disk space (%s)", what, first)
+    log.warning("%s: out of disk space (%s)", what,
+                first_line(detail, type(detail).__name__))
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from django.utils import timezone
 from engine.config import ConfigError, SearchConfig
 from engine.data.video_io import ClipError
 from engine.registry import UnknownNameError
-from engine.safe_files import DiskFull, log_disk_full, public_message
+from engine.safe_files import DiskFull, first_line, log_disk_full, public_message
 from engine.search import lifecycle
 from engine.search.search import SearchError
 from engine.search.study import GRACE_SECONDS, HEARTBEAT_SECONDS, StudyError
@@ -154,8 +154,7 @@ def search_worker(search_id: int, worker: int = 0, follow_up: int = 0) -> None:
                 # this worker runs again once it answers (the trial in flight is retried).
                 pause = min(30.0, 2.0 * 2 ** restart)
                 log.warning("search %s: %s: %s; worker runs again in %.0f s", search_id,
-                            type(error).__name__, str(error).strip().splitlines()[0]
-                            if str(error) else "", pause)
+                            type(error).__name__, first_line(error), pause)
                 reset_connection()
                 time.sleep(pause)
                 beat(search_id, force=True)

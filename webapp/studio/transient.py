@@ -15,6 +15,8 @@ from typing import TypeVar
 
 from django.db import InterfaceError, OperationalError, connection
 
+from engine.safe_files import first_line
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -75,8 +77,7 @@ def retrying(action: Callable[[], T], what: str, attempts: int = ATTEMPTS,
                 raise
             delay = delays[attempt]
             log.warning("%s: %s: %s; retrying in %.2f s (attempt %d of %d)", what,
-                        type(error).__name__, str(error).strip().splitlines()[0] if str(error)
-                        else "", delay, attempt + 2, attempts)
+                        type(error).__name__, first_line(error), delay, attempt + 2, attempts)
             reset_connection()
             sleep(delay)
     raise AssertionError("unreachable")
