@@ -55,18 +55,26 @@ def postgres_database() -> Iterator[str]:
                        capture_output=True, timeout=60)
 
 
+# The watchdog on a test's time scale: a silent search is revived in seconds.
+FAST_WATCHDOG = {"STUDIO_HEARTBEAT_S": "1", "STUDIO_STALE_AFTER_S": "6",
+                 "STUDIO_WATCH_EVERY_S": "2"}
+
+
+def scaled_environment(root: Path, redis_url: str, database_url: str) -> dict[str, str]:
+    """The scaled mode's variables as docker-compose sets them, with media and the frame
+    cache under `root` (not migrated)."""
+    env = base_env(root)
+    env.update({"REDIS_URL": redis_url, "DATABASE_URL": database_url,
+                "MEDIA_ROOT": str(root / "media"), "PIXEL_CACHE_DIR": str(root / "frame-cache")})
+    return env
+
+
 @pytest.fixture(scope="module")
 def scaled_env(tmp_path_factory: pytest.TempPathFactory,
                postgres_database: str) -> Iterator[dict[str, str]]:
     """Redis (db 14) + PostgreSQL (a fresh database, migrated), as docker-compose sets it."""
-    root = tmp_path_factory.mktemp("scaled")
-    env = base_env(root)
-    env.update({"REDIS_URL": REDIS_URL,
-                "DATABASE_URL": f"{POSTGRES}/{postgres_database}",
-                "MEDIA_ROOT": str(root / "media"), "PIXEL_CACHE_DIR": str(root / "frame-cache"),
-                # The watchdog on a test's time scale: a silent search is revived in seconds.
-                "STUDIO_HEARTBEAT_S": "1", "STUDIO_STALE_AFTER_S": "6",
-                "STUDIO_WATCH_EVERY_S": "2"})
+    env = scaled_environment(tmp_path_factory.mktemp("scaled"), REDIS_URL,
+                             f"{POSTGRES}/{postgres_database}") | FAST_WATCHDOG
     _flush_redis()
     run_manage(env, "migrate", "--noinput", "-v", "0")
     try:

@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 
 from studio_harness.processes import run_driver, run_manage
-from tests.reliability.conftest import REDIS_URL, Stack, _flush_redis, base_env
+from tests.reliability.conftest import (
+    FAST_WATCHDOG,
+    REDIS_URL,
+    Stack,
+    _flush_redis,
+    scaled_environment,
+)
 from tests.reliability.own_postgres import OwnPostgres
 from tests.reliability.test_worker_integration import (
     ENDS,
@@ -41,12 +47,8 @@ def postgres() -> Iterator[OwnPostgres]:
 
 @pytest.fixture(scope="module")
 def pg_stack(postgres: OwnPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("pg-restart")
-    env = base_env(root)
-    env.update({"REDIS_URL": REDIS_URL, "DATABASE_URL": postgres.url,
-                "MEDIA_ROOT": str(root / "media"), "PIXEL_CACHE_DIR": str(root / "frame-cache"),
-                "STUDIO_HEARTBEAT_S": "1", "STUDIO_STALE_AFTER_S": "6",
-                "STUDIO_WATCH_EVERY_S": "2"})
+    env = scaled_environment(tmp_path_factory.mktemp("pg-restart"), REDIS_URL,
+                             postgres.url) | FAST_WATCHDOG
     _flush_redis()
     run_manage(env, "migrate", "--noinput", "-v", "0")
     stack = Stack(env, tmp_path_factory.mktemp("pg-restart-logs"))

@@ -24,7 +24,7 @@ from studio_harness.processes import run_driver, run_manage, wait_for
 from studio_harness.redis_server import OwnRedis
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import TINY_CLIP
-from tests.reliability.conftest import POSTGRES, Stack, base_env
+from tests.reliability.conftest import POSTGRES, Stack, scaled_environment
 from webapp.studio.dispatch import QUEUE_DOWN
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(databases=[])]
@@ -58,10 +58,8 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnRedis]:
 @pytest.fixture(scope="module")
 def redis_stack(redis: OwnRedis, postgres_database: str,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("redis-faults")
-    env = base_env(root)
-    env.update({"REDIS_URL": redis.url, "DATABASE_URL": f"{POSTGRES}/{postgres_database}",
-                "MEDIA_ROOT": str(root / "media"), "PIXEL_CACHE_DIR": str(root / "frame-cache")})
+    env = scaled_environment(tmp_path_factory.mktemp("redis-faults"), redis.url,
+                             f"{POSTGRES}/{postgres_database}")
     run_manage(env, "migrate", "--noinput", "-v", "0")
     stack = Stack(env, tmp_path_factory.mktemp("logs"))
     try:
