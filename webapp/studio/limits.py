@@ -16,7 +16,9 @@ Exports run inside their request (exports.py), so none ever waits in a queue to 
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib import messages
@@ -54,17 +56,32 @@ def lock_user(user: AbstractBaseUser) -> None:
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
 
 
-def active_full_trainings(user: AbstractBaseUser | None = None) -> dict[tuple[int, str], str]:
-    """(search id, 'full-trial-N') -> 'queued' or 'running', for full trainings not ended
-    (of every user when `user` is None)."""
+class FullTrainingJob(NamedTuple):
+    state: str  # 'queued' or 'running'
+    owner_id: int
+    since: datetime  # its first event: when it was started
+
+
+def active_full_training_jobs(user: AbstractBaseUser | None = None
+                              ) -> dict[tuple[int, str], FullTrainingJob]:
+    """(search id, 'full-trial-N') -> its job, for full trainings not ended (of every user
+    when `user` is None): the state its last event left it in."""
     events = SearchEvent.objects.filter(kind__in=FULL_TRAINING_STATES)
     if user is not None:
         events = events.filter(search__owner=user)
-    state: dict[tuple[int, str], str | None] = {}
-    for search_id, kind, candidate in events.order_by("search_id", "seq").values_list(
-            "search_id", "kind", "payload__candidate"):
-        state[(search_id, str(candidate))] = FULL_TRAINING_STATES[kind]
-    return {key: value for key, value in state.items() if value is not None}
+    jobs: dict[tuple[int, str], tuple[str | None, int, datetime]] = {}
+    for search_id, owner, kind, candidate, at in events.order_by("search_id", "seq").values_list(
+            "search_id", "search__owner_id", "kind", "payload__candidate", "created_at"):
+        key = (search_id, str(candidate))
+        jobs[key] = (FULL_TRAINING_STATES[kind], owner, jobs[key][2] if key in jobs else at)
+    return {key: FullTrainingJob(state, owner, since)
+            for key, (state, owner, since) in jobs.items() if state is not None}
+
+
+def active_full_trainings(user: AbstractBaseUser | None = None) -> dict[tuple[int, str], str]:
+    """(search id, 'full-trial-N') -> 'queued' or 'running', for full trainings not ended
+    (of every user when `user` is None)."""
+    return {key: job.state for key, job in active_full_training_jobs(user).items()}
 
 
 def queued_jobs(user: AbstractBaseUser) -> int:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from webapp.studio.models import Preview, Search, SearchEvent
+from webapp.studio.limits import active_full_training_jobs
+from webapp.studio.models import Preview, Search
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,8 @@ def _long_queue_jobs(exclude_search: int | None = None) -> list[tuple[int, str, 
     rows = [(owner, status, created) for pk, owner, status, created in Search.objects.filter(
         status__in=(Search.Status.QUEUED, Search.Status.RUNNING)).values_list(
         "pk", "owner_id", "status", "created_at") if pk != exclude_search]
-    # A full training's state is its last event; its start is its first.
-    latest: dict[tuple[int, str], tuple[int, str, datetime]] = {}
-    for search_id, owner, kind, candidate, at in SearchEvent.objects.filter(
-            kind__startswith="full_training").order_by("search_id", "seq").values_list(
-            "search_id", "search__owner_id", "kind", "payload__candidate", "created_at"):
-        key = (search_id, str(candidate))
-        state = {"full_training_queued": "queued", "full_training_started": "running"}.get(kind)
-        first = latest[key][2] if key in latest else at
-        latest[key] = (owner, state or "", first)
-    rows += [row for row in latest.values() if row[1] in ("queued", "running")]
+    rows += [(job.owner_id, job.state, job.since)
+             for job in active_full_training_jobs().values()]
     return rows
 
 
