@@ -9,6 +9,7 @@ figures are never cached: they are measured again in every run.
 from __future__ import annotations
 
 import math
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -115,3 +116,11 @@ class Stopwatch:
 def python() -> str:
     """The interpreter running the benchmark (subprocesses use the same one)."""
     return sys.executable
+
+
+def latency_summary(samples_ms: list[float]) -> dict[str, float]:
+    """How many, median, p95 (nearest rank below) and max of request latencies, in ms."""
+    ordered = sorted(samples_ms)
+    return {"gets": len(ordered), "median_ms": round(statistics.median(ordered), 1),
+            "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 1),
+            "max_ms": round(ordered[-1], 1)}

@@ -18,7 +18,6 @@ import http.client
 import json
 import os
 import queue
-import statistics
 import sys
 import tempfile
 import threading
@@ -27,7 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import SectionResult, Table, Target, fmt
+from bench.common import SectionResult, Table, Target, fmt, latency_summary
 from studio_harness.http_session import HttpSession
 from studio_harness.processes import run_driver, run_manage, start_server, start_worker
 from studio_harness.ws_listener import WsListener
@@ -96,13 +95,6 @@ def reader(port: int, cookie: str, stop: threading.Event) -> tuple[list[float], 
         errors += status != 200
         time.sleep(0.05)
     return samples, errors
-
-
-def summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {"gets": len(ordered), "median_ms": round(statistics.median(ordered), 1),
-            "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 1),
-            "max_ms": round(ordered[-1], 1)}
 
 
 def measure(n_sockets: int, n_uploads: int, idle_s: float = 4.0) -> dict[str, Any]:
@@ -179,7 +171,7 @@ def measure(n_sockets: int, n_uploads: int, idle_s: float = 4.0) -> dict[str, An
     idle_samples, idle_errors = found["idle"]
     load_samples, load_errors = found["load"]
     return {
-        "idle": summary(idle_samples), "load": summary(load_samples),
+        "idle": latency_summary(idle_samples), "load": latency_summary(load_samples),
         "get_errors": idle_errors + load_errors, "sockets": n_sockets, "opened": opened,
         "closed_during": closed, "events_min": min(events), "events_max": max(events),
         "uploads": n_uploads, "upload_statuses": sorted(statuses),

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import statistics
 import sys
 import tempfile
 import threading
@@ -26,7 +25,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import SectionResult, Table, Target, fmt
+from bench.common import SectionResult, Table, Target, fmt, latency_summary
 from studio_harness.processes import run_driver, run_manage, start_server
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -101,10 +100,7 @@ def phase(port: int, pid: int, load: threading.Thread | None, seconds: float = 4
     sampling.set()
     watcher.join()
     peak = max(peaks)
-    samples.sort()
-    return {"gets": len(samples), "median_ms": round(statistics.median(samples), 1),
-            "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 1),
-            "max_ms": round(samples[-1], 1), "rss_growth_mb": round(peak - before, 1)}
+    return {**latency_summary(samples), "rss_growth_mb": round(peak - before, 1)}
 
 
 def daphne_phase(env: dict[str, str], root: Path, big: int) -> dict:
